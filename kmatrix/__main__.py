@@ -1,0 +1,3 @@
+from kmatrix.cli import main
+
+raise SystemExit(main())
