@@ -1,0 +1,291 @@
+"""Command line: `kmatrix run|probe|report|diff|merge`.
+
+`runners/run ARGS` is `kmatrix run ARGS`. Errors in input print one line
+(FILE:LINE: FIELD: MESSAGE) and exit 2; nothing already gathered is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+from kmatrix import __version__
+from kmatrix.errors import (
+    EXIT_FAIL,
+    EXIT_INFRA,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    InputError,
+    KmatrixError,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    every case matched its expectation (pass, skip, xfail, xpass, flaky)
+  1    at least one regression: a failure that no expectation in the suite covers
+  2    usage error, bad input (hosts.yaml, suite, case metadata), or an
+       infrastructure error (host unreachable, host key refused, boot failed)
+  130  interrupted (Ctrl-C / SIGTERM): partial results written, marked incomplete
+"""
+
+
+def _default_root() -> Path:
+    """Cases and suites come from the checkout kmatrix runs from, unless told otherwise."""
+    return Path(os.environ.get("KMATRIX_ROOT", REPO_ROOT))
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("KMATRIX_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kmatrix"
+
+
+def _shard(value: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)/(\d+)", value.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"--shard: expected I/N such as 1/4, got {value!r}")
+    i, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"--shard: need 1 <= I <= N, got {value!r}")
+    return i, n
+
+
+def _arch(value: str) -> str:
+    from kmatrix.archs import normalize
+
+    try:
+        return normalize(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--arch: {e}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own exit code is 2 as well; keep its one-line message.
+        self.exit(EXIT_INFRA, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="kmatrix", description="BPF kernel-feature compatibility suite",
+                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES_HELP)
+    p.add_argument("--version", action="version", version=f"kmatrix {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run the suite on hosts from hosts.yaml",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EXIT_CODES_HELP)
+    r.add_argument("--arch", type=_arch, default=None,
+                   help="only hosts of this arch (aliases: x86/amd64, arm64, riscv)")
+    r.add_argument("--hosts", default="hosts.yaml",
+                   help="inventory file (default: ./hosts.yaml, else the one in the checkout)")
+    r.add_argument("--host", action="append", default=[], metavar="NAME",
+                   help="only this host (repeatable)")
+    r.add_argument("--suite", default="bpf-core",
+                   help="suite name in suites/ or a path to a suite YAML (default: bpf-core)")
+    r.add_argument("-k", dest="pattern", default=None,
+                   help="only cases whose id contains PATTERN (or matches it as a glob)")
+    r.add_argument("--output", default="results",
+                   help="results directory; the run writes OUTPUT/<run-id>/ (default: ./results)")
+    r.add_argument("--run-id", default=None, help="name of the run directory (default: a timestamp)")
+    r.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                   help="run only shard I of N (deterministic split of the cases); "
+                        "combine shards with `kmatrix merge`")
+    r.add_argument("--rerun-failures", type=int, default=0, metavar="N",
+                   help="rerun a failed case up to N times; a pass on rerun is marked flaky")
+    r.add_argument("--trust-on-first-use", action="store_true",
+                   help="accept and record unknown host keys (never a changed one)")
+    r.add_argument("--cases-dir", default=None, help="case catalogue (default: bpf_cases/ of the checkout)")
+    r.add_argument("--suites-dir", default=None, help="suite directory (default: suites/ of the checkout)")
+    r.add_argument("--cache-dir", default=None, help="build/image cache (default: ~/.cache/kmatrix)")
+    r.add_argument("--list", action="store_true", help="list the selected hosts and cases, run nothing")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+    pr = sub.add_parser("probe", help="print each host's BPF capabilities (kfuncs, PMUs, JIT...)")
+    pr.add_argument("--arch", type=_arch, default=None)
+    pr.add_argument("--hosts", default="hosts.yaml")
+    pr.add_argument("--host", action="append", default=[], metavar="NAME")
+    pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pr.add_argument("--trust-on-first-use", action="store_true")
+    pr.add_argument("--cache-dir", default=None)
+
+    rep = sub.add_parser("report", help="merge results.json files into report.md and report.html")
+    rep.add_argument("results", nargs="+", help="results.json files or run directories")
+    rep.add_argument("--output", default=".", help="directory for report.md / report.html")
+
+    d = sub.add_parser("diff", help="compare two result sets; exit 1 on regressions")
+    d.add_argument("base", help="baseline results.json or run directory")
+    d.add_argument("new", help="new results.json or run directory")
+
+    m = sub.add_parser("merge", help="combine shard outputs into one run (JUnit + results.json)")
+    m.add_argument("results", nargs="+", help="results.json files or run directories")
+    m.add_argument("--output", required=True, help="directory for the merged run")
+    return p
+
+
+def _find_hosts(arg: str) -> Path:
+    p = Path(arg)
+    if p.exists() or arg != "hosts.yaml":
+        return p
+    return _default_root() / "hosts.yaml"  # run from anywhere: fall back to the checkout's
+
+
+def _results_path(arg: str) -> Path:
+    p = Path(arg)
+    if p.is_dir():
+        p = p / "results.json"
+    if not p.exists():
+        raise InputError(arg, None, "results", "no such results.json")
+    return p
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from kmatrix.catalog import load_catalog
+    from kmatrix.inventory import load_hosts, select_hosts
+    from kmatrix.progress import Progress
+    from kmatrix.runner import Run, RunOptions, new_run_id, select_cases
+    from kmatrix.suite import exit_code, find_suite, load_suite
+
+    root = _default_root()
+    cases = load_catalog(Path(a.cases_dir) if a.cases_dir else root / "bpf_cases")
+    suite_path = find_suite(a.suite, Path(a.suites_dir) if a.suites_dir else root / "suites")
+    suite = load_suite(suite_path, [c.id for c in cases])
+    hosts = select_hosts(load_hosts(_find_hosts(a.hosts)), arch=a.arch, names=a.host or None)
+    if not hosts:
+        raise InputError(str(_find_hosts(a.hosts)), None, "hosts",
+                         f"no host matches --arch {a.arch or '*'} {' '.join(a.host)}".rstrip())
+    chosen = select_cases(cases, suite, a.pattern, a.shard)
+    if a.list:
+        for h in hosts:
+            print(f"host {h.name} ({h.arch}{', lab' if h.qemu else ''})")
+        for c in chosen:
+            print(f"case {c.id}")
+        return EXIT_OK
+    if not chosen:
+        print("kmatrix: no case selected (check --suite, -k and --shard)", file=sys.stderr)
+        return EXIT_INFRA
+    run_id = a.run_id or new_run_id()
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id) or run_id in (".", ".."):
+        raise InputError("--run-id", None, "run-id", "use letters, digits, '.', '_' and '-' only")
+    out = Path(a.output) / run_id
+    opts = RunOptions(out_dir=out, cache_dir=Path(a.cache_dir) if a.cache_dir else _cache_dir(),
+                      run_id=run_id, pattern=a.pattern, shard=a.shard,
+                      rerun_failures=max(0, a.rerun_failures),
+                      trust_on_first_use=a.trust_on_first_use)
+    progress = Progress(quiet=a.quiet)
+    progress.host("kmatrix", f"run {run_id}: {len(hosts)} host(s), {len(chosen)} case(s), "
+                  f"suite {suite.name}, output {out}")
+    run = Run(hosts, chosen, suite, opts, progress)
+    _install_signal_handlers(opts.stop)
+    result = run.execute()
+    for w in result.warnings:
+        print(f"kmatrix: warning: {w}", file=sys.stderr)
+    _print_summary(result, out)
+    if opts.stop.is_set():
+        return EXIT_INTERRUPTED
+    return exit_code(result)
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    """First Ctrl-C/SIGTERM asks every host to stop and clean up; results are still written."""
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print(f"\nkmatrix: signal {signum}: stopping, cleaning targets, writing partial results",
+              file=sys.stderr, flush=True)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _print_summary(result: object, out: Path) -> None:
+    from collections import Counter
+
+    for h in result.hosts:  # type: ignore[attr-defined]
+        c = Counter(cr.verdict or cr.state for cr in h.cases)
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(c.items())) or "no cases"
+        status = f"ERROR: {h.error}" if h.error else counts
+        print(f"{h.name:20s} {h.arch:8s} {h.kernel:28s} {status}")
+    print(f"results: {out}/results.json, JUnit: {out}/<arch>/junit.xml")
+
+
+def cmd_probe(a: argparse.Namespace) -> int:
+    from kmatrix.inventory import load_hosts, select_hosts
+    from kmatrix.probe import probe_hosts
+
+    hosts = select_hosts(load_hosts(_find_hosts(a.hosts)), arch=a.arch, names=a.host or None)
+    return probe_hosts(hosts, as_json=a.json, trust_on_first_use=a.trust_on_first_use,
+                       cache_dir=Path(a.cache_dir) if a.cache_dir else _cache_dir())
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from kmatrix.report.html import write_html
+    from kmatrix.report.jsonout import read_results
+    from kmatrix.report.markdown import write_markdown
+
+    runs = [read_results(_results_path(p)) for p in a.results]
+    out = Path(a.output)
+    out.mkdir(parents=True, exist_ok=True)
+    write_markdown(runs, out / "report.md")
+    write_html(runs, out / "report.html")
+    print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
+    return EXIT_OK
+
+
+def cmd_diff(a: argparse.Namespace) -> int:
+    from kmatrix.report.diff import diff
+    from kmatrix.report.jsonout import read_results
+
+    d = diff([read_results(_results_path(a.base))], [read_results(_results_path(a.new))])
+    print(d.render())
+    return d.exit_code
+
+
+def cmd_merge(a: argparse.Namespace) -> int:
+    from kmatrix.report.jsonout import read_results, write_results
+    from kmatrix.report.junit import write_junit
+    from kmatrix.report.merge import merge
+
+    merged = merge([read_results(_results_path(p)) for p in a.results])
+    out = Path(a.output)
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(merged, out / "results.json")
+    write_junit(merged, out)
+    print(f"merged {len(a.results)} result set(s) into {out}")
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_INFRA
+    handler = {"run": cmd_run, "probe": cmd_probe, "report": cmd_report,
+               "diff": cmd_diff, "merge": cmd_merge}[args.command]
+    try:
+        return handler(args)
+    except KmatrixError as e:
+        print(f"kmatrix: {e}", file=sys.stderr)
+        return EXIT_INFRA
+    except KeyboardInterrupt:
+        print("kmatrix: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

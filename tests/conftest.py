@@ -1,0 +1,32 @@
+"""Shared fixtures. Helpers live in plain modules (tests/sshd.py, ...) imported here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+for p in (str(ROOT), str(TESTS)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Everything that is not a lab or sshd test is part of the fast inner loop.
+    for item in items:
+        if not any(item.get_closest_marker(m) for m in ("lab", "sshd")):
+            item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def is_root() -> bool:
+    return os.geteuid() == 0
