@@ -136,7 +136,7 @@ class HostRun:
             self.result.error = f"internal error: {type(e).__name__}: {e}"
             self.progress.host(self.host.name, f"ERROR: {self.result.error}")
         finally:
-            self._teardown()
+            self.teardown()
             self.result.timings["total"] = round(time.monotonic() - t0, 3)
             self.on_update()
         return self.result
@@ -144,7 +144,8 @@ class HostRun:
     def _phase(self, name: str, t0: float) -> None:
         self.result.timings[name] = round(time.monotonic() - t0, 3)
 
-    def _run(self) -> None:
+    def open_session(self, probe: bool = False) -> dict[str, Any]:
+        """Boot (lab hosts), connect and gather preflight facts; used by run and probe."""
         host = self.host
         self.host_dir.mkdir(parents=True, exist_ok=True)
         if host.qemu is not None:
@@ -163,7 +164,7 @@ class HostRun:
         self._phase("connect", t)
 
         t = time.monotonic()
-        facts = self._preflight()
+        facts = self._preflight(probe)
         self._phase("preflight", t)
         self.workdir = facts.get("workdir")
         self.result.facts = facts
@@ -177,7 +178,11 @@ class HostRun:
         self.progress.host(host.name, f"kernel {self.result.kernel}, "
                            f"{self.result.os_release}, libbpf {facts.get('libbpf')}, "
                            f"tags {','.join(self.result.env_tags) or '-'}")
+        return facts
 
+    def _run(self) -> None:
+        host = self.host
+        facts = self.open_session()
         to_run = self._apply_skip_expectations()
         if not to_run:
             return
@@ -224,9 +229,10 @@ class HostRun:
             known_hosts=str(host.known_hosts or known) if spec.image else str(known),
         )
 
-    def _preflight(self) -> dict[str, Any]:
+    def _preflight(self, probe: bool = False) -> dict[str, Any]:
         src = (AGENT_DIR / "preflight.py").read_bytes()
-        res = self.transport.run([self.host.python, "-"], stdin=src, timeout=120)
+        argv = [self.host.python, "-"] + (["--probe"] if probe else [])
+        res = self.transport.run(argv, stdin=src, timeout=120)
         if res.returncode != 0:
             err = res.stderr.decode(errors="replace").strip().splitlines()
             raise KmatrixError(f"host {self.host.name}: preflight failed "
@@ -276,7 +282,7 @@ class HostRun:
         builder = Builder(self.opts.cache_dir / "build")
         if self.host.build == "remote":
             return {}, "remote: " + str(facts.get("clang") or "clang (not found)")
-        btf = self._fetch_btf(facts)
+        btf = self.fetch_btf(facts)
         self.progress.host(self.host.name, f"building {len(cases)} case(s) against the target's BTF")
         outcomes = builder.build_host(cases, btf, self.host.arch)
         objects: dict[str, Path] = {}
@@ -291,7 +297,7 @@ class HostRun:
             self._record(self._apply(cr))
         return objects, builder.compiler_version()
 
-    def _fetch_btf(self, facts: dict[str, Any]) -> Path:
+    def fetch_btf(self, facts: dict[str, Any]) -> Path:
         sha = (facts.get("btf") or {}).get("sha256") or ""
         cache = self.opts.cache_dir / "btf"
         cache.mkdir(parents=True, exist_ok=True)
@@ -450,7 +456,7 @@ class HostRun:
         self.on_update()
 
     # -- teardown -------------------------------------------------------------
-    def _teardown(self) -> None:
+    def teardown(self) -> None:
         if self.transport is not None:
             if self.workdir:
                 try:
@@ -529,8 +535,8 @@ class Run:
         return self.finish()
 
     def finish(self) -> RunResult:
-        from kmatrix.report.junit import write_junit
         from kmatrix.report.jsonout import write_results
+        from kmatrix.report.junit import write_junit
 
         self.result.finished = now_iso()
         self.result.hosts = [h.result for h in self.host_runs]

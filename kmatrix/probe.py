@@ -1,0 +1,111 @@
+"""`kmatrix probe`: what each host's kernel offers to BPF.
+
+Program and map types come from `bpftool feature probe -j` on the target (when
+bpftool is there); kfuncs come from the kernel's BTF, which bpftool cannot list:
+functions tagged `bpf_kfunc` (kernels >= 6.8 with a recent pahole), else the
+known kfunc names that exist as BTF functions.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kmatrix.errors import EXIT_INFRA, EXIT_OK, KmatrixError
+from kmatrix.inventory import Host
+from kmatrix.progress import Progress
+
+# Kfuncs the catalogue and the openEuler whitepaper care about; used when the
+# kernel's BTF carries no bpf_kfunc tags (older pahole/kernels).
+KNOWN_KFUNCS = (
+    "bpf_task_acquire", "bpf_task_release", "bpf_task_from_pid",
+    "bpf_cpumask_create", "bpf_cpumask_release", "bpf_cpumask_set_cpu", "bpf_cpumask_test_cpu",
+    "bpf_rcu_read_lock", "bpf_rcu_read_unlock", "bpf_obj_new_impl", "bpf_obj_drop_impl",
+    "bpf_iter_num_new", "bpf_iter_num_next", "bpf_iter_num_destroy",
+    "bpf_cgroup_acquire", "bpf_cgroup_release", "bpf_cgroup_from_id",
+    "bpf_dynptr_from_skb", "bpf_dynptr_from_xdp", "bpf_dynptr_slice", "bpf_dynptr_slice_rdwr",
+    "bpf_dynptr_adjust", "bpf_dynptr_clone", "bpf_kfunc_call_test_acquire",
+    "bpf_xdp_metadata_rx_hash", "bpf_xdp_metadata_rx_timestamp", "crash_kexec",
+)
+
+
+def probe_facts(facts: dict[str, Any], btf: Path) -> dict[str, Any]:
+    from kmatrix.agent import btf as btfmod
+
+    data = btf.read_bytes()
+    tagged = btfmod.kfunc_names(data)
+    funcs = btfmod.func_names(data)
+    if tagged:
+        kfuncs, source = sorted(tagged), "BTF decl_tag bpf_kfunc"
+    else:
+        kfuncs, source = sorted(k for k in KNOWN_KFUNCS if k in funcs), "known names found in BTF"
+    return {
+        "kernel": (facts.get("uname") or {}).get("release"),
+        "arch": (facts.get("uname") or {}).get("machine"),
+        "os": (facts.get("os_release") or {}).get("PRETTY_NAME"),
+        "libbpf": facts.get("libbpf"),
+        "jit": facts.get("bpf_jit_enable"),
+        "ftrace": facts.get("ftrace"),
+        "pmus": facts.get("pmus"),
+        "kfuncs": kfuncs,
+        "kfunc_source": source,
+        "btf_functions": len(funcs),
+        "features": facts.get("features"),
+        "config": {k: v for k, v in (facts.get("kernel_config") or {}).items()
+                   if k.startswith(("CONFIG_BPF", "CONFIG_DEBUG_INFO_BTF", "CONFIG_FTRACE",
+                                    "CONFIG_DYNAMIC_FTRACE", "CONFIG_FUNCTION_TRACER",
+                                    "CONFIG_ARM_SPE", "CONFIG_PERF", "CONFIG_XDP",
+                                    "CONFIG_NET_CLS_BPF", "CONFIG_MODULE_SIG"))},
+    }
+
+
+def probe_host(host: Host, cache_dir: Path, trust_on_first_use: bool,
+               progress: Progress) -> dict[str, Any]:
+    from kmatrix.runner import HostRun, RunOptions
+
+    opts = RunOptions(out_dir=cache_dir / "probe", cache_dir=cache_dir,
+                      trust_on_first_use=trust_on_first_use)
+    hr = HostRun(host, [], None, opts, progress, lambda: None)  # type: ignore[arg-type]
+    try:
+        facts = hr.open_session(probe=True)
+        btf = hr.fetch_btf(facts)
+        return {"host": host.name, **probe_facts(facts, btf)}
+    except KmatrixError as e:
+        return {"host": host.name, "error": str(e)}
+    finally:
+        hr.teardown()
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        out.append(f"== {r['host']}")
+        if "error" in r:
+            out.append(f"   ERROR: {r['error']}")
+            continue
+        ft = r.get("ftrace") or {}
+        out.append(f"   kernel   {r['kernel']} ({r['arch']}), {r['os']}, libbpf {r['libbpf']}")
+        out.append(f"   jit      {r['jit']}    ftrace {'usable' if ft.get('usable') else 'blocked'}"
+                   f"{'' if ft.get('usable') else ' (' + str(ft.get('reason')) + ')'}")
+        out.append(f"   pmus     {', '.join(r.get('pmus') or []) or '-'}")
+        out.append(f"   kfuncs   {len(r['kfuncs'])} ({r['kfunc_source']}): "
+                   f"{', '.join(r['kfuncs'][:40])}{' ...' if len(r['kfuncs']) > 40 else ''}")
+        feats = r.get("features") or {}
+        for key in ("program_types", "map_types"):
+            vals = feats.get(key) if isinstance(feats, dict) else None
+            if vals:
+                out.append(f"   {key:8s} {', '.join(vals)}")
+        cfg = r.get("config") or {}
+        if cfg:
+            out.append("   config   " + ", ".join(f"{k}={v}" for k, v in sorted(cfg.items())[:30]))
+    return "\n".join(out)
+
+
+def probe_hosts(hosts: list[Host], as_json: bool, trust_on_first_use: bool, cache_dir: Path) -> int:
+    progress = Progress()
+    with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), 16))) as ex:
+        rows = list(ex.map(lambda h: probe_host(h, cache_dir, trust_on_first_use, progress), hosts))
+    print(json.dumps(rows, indent=2, sort_keys=True) if as_json else render_table(rows))
+    return EXIT_INFRA if any("error" in r for r in rows) else EXIT_OK
