@@ -510,11 +510,11 @@ class Run:
         self.host_runs: list[HostRun] = []
 
     def _write_partial(self) -> None:
-        from kmatrix.report.jsonout import write_results
+        from kmatrix.report.jsonout import write_partial
 
         with self._lock:
             self.result.hosts = [h.result for h in self.host_runs]
-            write_results(self.result, self.run_dir / "results.json")
+            write_partial(self.result, self.run_dir / "results.json")
 
     def execute(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)

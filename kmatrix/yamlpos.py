@@ -82,6 +82,8 @@ def loads(text: str, file: str = "<yaml>") -> Any:
         raise InputError(file, line, "yaml", f"syntax error: {e.problem or e}") from None
     except yaml.YAMLError as e:
         raise InputError(file, None, "yaml", f"syntax error: {e}") from None
+    except ValueError as e:  # PyYAML raises bare ValueError for e.g. 2025-02-30
+        raise InputError(file, None, "yaml", f"bad value: {e}") from None
     finally:
         loader.dispose()
 

@@ -1,0 +1,173 @@
+"""report.md: feature x (arch, kernel) matrix with a legend and one footnote per
+non-pass cell saying why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from kmatrix.report import LEGEND, SEVERITY, CellEntry, Matrix, build_matrix
+from kmatrix.report.jsonout import atomic_write
+from kmatrix.results import (
+    V_ERROR,
+    V_FAIL,
+    V_FLAKY,
+    V_PASS,
+    V_SKIP,
+    V_XFAIL,
+    V_XPASS,
+    RunResult,
+)
+
+SYMBOL = {
+    V_PASS: "✅ pass",
+    V_FAIL: "❌ **FAIL**",
+    V_XFAIL: "⚠️ xfail",
+    V_XPASS: "❗ xpass",
+    V_SKIP: "⏭️ skip",
+    V_ERROR: "💥 error",
+    V_FLAKY: "🔁 flaky",
+}
+
+
+def _md(text: str) -> str:
+    """Make text safe inside a table cell or footnote: one line, no pipes/markup."""
+    t = " ".join(str(text).split())
+    for ch in ("\\", "|", "*", "_", "`", "[", "]", "<", ">"):
+        t = t.replace(ch, "\\" + ch)
+    return t
+
+
+def entry_reason(e: CellEntry) -> str:
+    c = e.case
+    v = e.verdict
+    exp = c.expectation or {}
+    link = exp.get("link") or ""
+    if v == V_SKIP:
+        text = f"[{c.reason_class or 'unclassified'}] {c.reason}"
+    elif v in (V_XFAIL, V_XPASS):
+        why = exp.get("reason") or c.reason
+        text = f"expected to fail ({exp.get('suite', '')}): {why}"
+        if v == V_XFAIL and c.reason and c.reason != why:
+            text += f"; observed: {c.reason}"
+        if v == V_XPASS:
+            text = "passed, but " + text + " (expectation may be stale)"
+    elif v == V_FLAKY:
+        text = f"flaky after {c.attempts} attempt(s): {c.reason}"
+    else:
+        text = c.reason or v
+    out = _md(text)
+    if link:
+        out += f" ([link]({link}))"
+    return out
+
+
+def _footnote(entries: list[CellEntry]) -> str:
+    names = [e.host.name for e in entries]
+    parts: list[str] = []
+    for e in entries:
+        if e.verdict == V_PASS:
+            continue
+        who = ""
+        if len(entries) > 1:
+            # Same host in several runs (e.g. a rerun): say which run.
+            who = e.host.name + (f" (run {e.run.run_id})" if names.count(e.host.name) > 1 else "")
+            who = f"{_md(who)}: "
+        part = f"{who}{e.verdict}: {entry_reason(e)}"
+        if part not in parts:
+            parts.append(part)
+    return "; ".join(parts)
+
+
+def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
+    m: Matrix = build_matrix(runs)
+    out: list[str] = []
+    out.append(f"# {title or 'kmatrix BPF feature compatibility report'}")
+    out.append("")
+    for r in runs:
+        status = " — **incomplete**" if r.incomplete else ""
+        shard = f", shard {r.shard}" if r.shard else ""
+        out.append(
+            f"- run `{r.run_id}`, suite `{r.suite or '-'}`{shard}, "
+            f"{r.started or '?'} – {r.finished or '?'}{status}"
+        )
+    out.append("")
+    if not m.columns:
+        out.append("No hosts in these results.")
+        return "\n".join(out) + "\n"
+
+    out.append("## Hosts")
+    out.append("")
+    out.append("| column | host | os | env tags | libbpf | compiler |")
+    out.append("| --- | --- | --- | --- | --- | --- |")
+    for col in m.columns:
+        for h in col.hosts:
+            props = h.properties or {}
+            row = (
+                f"| {_md(col.label)} | {_md(h.name)} | {_md(h.os_release or '-')} | "
+                f"{_md(', '.join(h.env_tags) or '-')} | "
+                f"{_md(props.get('libbpf') or (h.facts or {}).get('libbpf') or '-')} | "
+                f"{_md(props.get('compiler') or '-')} |"
+            )
+            if row not in out:  # the same host in several runs
+                out.append(row)
+    out.append("")
+
+    out.append("## Matrix")
+    out.append("")
+    header = "| feature | " + " | ".join(_md(c.label) for c in m.columns) + " |"
+    out.append(header)
+    out.append("| --- |" + " --- |" * len(m.columns))
+    notes: list[str] = []
+    for case_id in m.rows:
+        cells = []
+        for col in m.columns:
+            entries = m.cell(case_id, col)
+            if not entries:
+                cells.append("—")
+                continue
+            v = m.cell_verdict(case_id, col) or V_ERROR
+            cell = SYMBOL.get(v, v)
+            if v != V_PASS or any(e.verdict != V_PASS for e in entries):
+                notes.append(_footnote(entries))
+                cell += f" [^{len(notes)}]"
+            cells.append(cell)
+        out.append(f"| `{case_id}` | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("— : not run on that column (not selected, or the host stopped early).")
+    out.append("")
+
+    out.append("## Legend")
+    out.append("")
+    out.append("| symbol | verdict | meaning |")
+    out.append("| --- | --- | --- |")
+    for v in SEVERITY:
+        out.append(f"| {SYMBOL[v]} | {v} | {LEGEND[v]} |")
+    out.append("")
+
+    if m.host_errors:
+        out.append("## Host errors")
+        out.append("")
+        lines = [f"- **{_md(h.name)}** ({_md(h.arch)}, run `{r.run_id}`): {_md(h.error or '')}"
+                 for r, h in m.host_errors]
+        out.extend(dict.fromkeys(lines))
+        out.append("")
+
+    warnings = [w for r in runs for w in r.warnings]
+    if warnings:
+        out.append("## Warnings")
+        out.append("")
+        for w in dict.fromkeys(warnings):
+            out.append(f"- {_md(w)}")
+        out.append("")
+
+    for i, n in enumerate(notes, 1):
+        out.append(f"[^{i}]: {n}")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def write_markdown(runs: list[RunResult], path: Path | str) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(p, render_markdown(list(runs)).encode("utf-8"))
+    return p
