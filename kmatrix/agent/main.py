@@ -1,0 +1,435 @@
+"""The target-side agent: `python3 agent.pyz run`.
+
+Reads plan.json (next to agent.pyz first, so a resume can ship a new plan
+without a new bundle; else the one inside the zip), runs each case and prints
+one JSON object per line (hello, start, result..., done), flushed after each
+line and appended to WORKDIR/journal.jsonl. Stdlib only, Python 3.7.
+"""
+
+import io
+import json
+import linecache
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import zipfile
+
+from . import btf as _btf
+from . import case as _case
+from . import dmesg as _dmesg
+from . import libbpf as _libbpf
+from . import preflight as _preflight
+from . import requires as _requires
+
+AGENT_VERSION = "0.1.0"
+MAX_OUTPUT = 64 * 1024
+MAX_LOG = 256 * 1024
+
+# CASE["compiler"] -> argv prefix; {py} is the Python running the agent.
+BPF_TARGET = {"x86_64": "x86", "aarch64": "arm64", "riscv64": "riscv"}
+
+
+def compile_argv(compiler, src, out, include_dirs, arch, cflags=(), python=None):
+    """The compiler command for one case; shared with the controller's build.py."""
+    target = BPF_TARGET.get(arch, arch)
+    incs = []
+    for d in include_dirs:
+        incs += ["-I", str(d)]
+    common = ["-g", "-O2", "-D__TARGET_ARCH_%s" % target] + incs + list(cflags)
+    if compiler == "ziglang":
+        # Debian's clang 14 cannot emit cpu v4; zig ships a newer clang.
+        return [python or sys.executable, "-m", "ziglang", "cc", "-target",
+                "bpfel-freestanding-none", "-mcpu=v4", "-fno-asynchronous-unwind-tables"] + \
+            common + ["-c", str(src), "-o", str(out)]
+    return ["clang", "-target", "bpf"] + common + ["-c", str(src), "-o", str(out)]
+
+
+class Bundle(object):
+    """Files of the bundle: a zipapp, or a directory with the same layout."""
+
+    def __init__(self, path):
+        self.path = path
+        self.zip = zipfile.ZipFile(path) if zipfile.is_zipfile(path) else None
+
+    def read(self, name):
+        if self.zip is not None:
+            try:
+                return self.zip.read(name)
+            except KeyError:
+                return None
+        p = os.path.join(self.path, name)
+        try:
+            with open(p, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+
+class LazyFacts(dict):
+    """Facts from the plan (controller's preflight), the rest computed on first use."""
+
+    def __missing__(self, key):
+        if key == "uname":
+            val = _preflight.uname()
+        elif key in ("kernel_config", "kernel_config_source"):
+            cfg, src = _preflight.kernel_config()
+            dict.__setitem__(self, "kernel_config", cfg)
+            dict.__setitem__(self, "kernel_config_source", src)
+            return cfg if key == "kernel_config" else src
+        elif key == "btf":
+            val = _preflight.btf_info(hash_blob=False)
+        elif key == "pmus":
+            val = _preflight.pmus()
+        elif key == "bpf_jit_enable":
+            val = _preflight.bpf_jit_enable()
+        elif key == "ftrace":
+            val = _preflight.ftrace(self["kernel_config"])
+        else:
+            raise KeyError(key)
+        self[key] = val
+        return val
+
+
+class Emitter(object):
+    """Writes event lines to the saved stdout fd and to the journal."""
+
+    def __init__(self, fd, journal_path):
+        self.fd = fd
+        self.journal = os.fdopen(os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                         0o600), "a")
+
+    def emit(self, obj):
+        line = json.dumps(obj, sort_keys=True, default=str) + "\n"
+        self.journal.write(line)
+        self.journal.flush()
+        os.fsync(self.journal.fileno())  # a reset target must not lose finished results
+        data = line.encode("utf-8")
+        while data:
+            n = os.write(self.fd, data)
+            data = data[n:]
+
+    def close(self):
+        self.journal.close()
+
+
+class CaseTimeout(BaseException):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise CaseTimeout()
+
+
+def _clip(text, limit):
+    if len(text) <= limit:
+        return text
+    return text[:limit // 2] + "\n[... %d bytes cut ...]\n" % (len(text) - limit) + \
+        text[-limit // 2:]
+
+
+def result_event(case_id, state, reason="", reason_class=None, duration=0.0, details=None,
+                 verifier_log="", dmesg=None, output=""):
+    return {"event": "result", "case": case_id, "family": case_id.partition("/")[0],
+            "state": state, "reason": reason, "reason_class": reason_class,
+            "duration": round(duration, 4), "details": details or {},
+            "verifier_log": _clip(verifier_log, MAX_LOG), "dmesg": dmesg or [],
+            "output": _clip(output, MAX_OUTPUT)}
+
+
+def _load_check(bundle, entry):
+    path = entry.get("check") or "cases/%s.py" % entry["id"]
+    src = bundle.read(path)
+    if src is None:
+        raise RuntimeError("check %s is missing from the bundle" % path)
+    text = src.decode("utf-8")
+    # Let tracebacks show source lines although the file lives inside a zip.
+    linecache.cache[path] = (len(text), None, text.splitlines(True), path)
+    ns = {"__name__": "kmatrix_case_" + entry["id"].replace("/", "_"), "__file__": path}
+    exec(compile(text, path, "exec"), ns)
+    if not callable(ns.get("run")):
+        raise RuntimeError("check %s defines no run(t)" % path)
+    return ns
+
+
+class RemoteBuilder(object):
+    """build == "remote": vmlinux.h and clang on the target, into WORKDIR/build."""
+
+    def __init__(self, bundle, workdir, arch):
+        self.bundle = bundle
+        self.dir = os.path.join(workdir, "build")
+        self.arch = arch
+        self.header_error = None
+        self.header_dir = None
+
+    def _header(self):
+        if self.header_dir or self.header_error:
+            return
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        bpftool = _preflight.which("bpftool")
+        if not bpftool:
+            self.header_error = "bpftool not found on the target (needed for vmlinux.h)"
+            return
+        out = os.path.join(self.dir, "vmlinux.h")
+        with open(out, "wb") as f:
+            p = subprocess.run([bpftool, "btf", "dump", "file", _btf.VMLINUX, "format", "c"],
+                               stdout=f, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            self.header_error = "bpftool btf dump failed: %s" % p.stderr.decode("utf-8", "replace")
+            return
+        self.header_dir = self.dir
+
+    def build(self, entry):
+        """(object path or None, compiler output)."""
+        self._header()
+        if self.header_error:
+            return None, self.header_error
+        src_name = entry.get("src") or "src/%s.bpf.c" % entry["id"]
+        data = self.bundle.read(src_name)
+        if data is None:
+            return None, "source %s is missing from the bundle" % src_name
+        src = os.path.join(self.dir, entry["id"].replace("/", "__") + ".bpf.c")
+        obj = src[:-2] + ".o"
+        with open(src, "wb") as f:
+            f.write(data)
+        meta = entry.get("meta") or {}
+        argv = compile_argv(meta.get("compiler", "clang"), src, obj,
+                            [self.header_dir, "/usr/include"], self.arch,
+                            meta.get("cflags") or [])
+        if meta.get("compiler", "clang") == "clang":
+            exe = _preflight.which("clang")
+            if not exe:
+                return None, "clang not found on the target"
+            argv[0] = exe
+        try:
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=600)
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, "%s: %s" % (argv[0], e)
+        text = p.stdout.decode("utf-8", "replace")
+        if p.returncode != 0:
+            return None, "$ %s\n%s" % (" ".join(argv), text)
+        return obj, text
+
+
+class Agent(object):
+    def __init__(self, bundle, plan, emitter):
+        self.bundle = bundle
+        self.plan = plan
+        self.emitter = emitter
+        self.workdir = plan["workdir"]
+        self.facts = LazyFacts(plan.get("facts") or {})
+        self._btf_names = None
+        self.lib = None
+        self.lib_error = None
+        try:
+            self.lib = _libbpf.Libbpf()
+        except OSError as e:
+            self.lib_error = str(e)
+        arch = plan.get("arch") or platform.machine()
+        self.remote = RemoteBuilder(bundle, self.workdir, arch) \
+            if plan.get("build") == "remote" else None
+
+    def btf_names(self):
+        # Parsed once per run, and only when some case asks for kfuncs/btf_funcs.
+        if self._btf_names is None:
+            self._btf_names = _btf.vmlinux_func_names()
+        return self._btf_names
+
+    def hello(self):
+        self.emitter.emit({"event": "hello", "agent": AGENT_VERSION,
+                           "python": platform.python_version(),
+                           "libbpf": self.lib.version() if self.lib else None,
+                           "libbpf_error": self.lib_error, "pid": os.getpid(),
+                           "run_id": self.plan.get("run_id")})
+
+    def run(self):
+        self.hello()
+        done = set(self.plan.get("resume_after") or [])
+        count = 0
+        for entry in self.plan.get("cases") or []:
+            if entry["id"] in done:
+                continue
+            self.emitter.emit({"event": "start", "case": entry["id"]})
+            self.emitter.emit(self.run_case(entry))
+            count += 1
+        self.emitter.emit({"event": "done", "count": count})
+        return 0
+
+    def run_case(self, entry):
+        cid = entry["id"]
+        meta = entry.get("meta") or {}
+        t0 = time.monotonic()
+        if entry.get("build_error") is not None:
+            return result_event(cid, "fail", "BPF object did not compile",
+                                output=entry["build_error"])
+        try:
+            why = _requires.evaluate(meta.get("requires") or {}, self.facts, self.btf_names)
+        except Exception:
+            return result_event(cid, "error", "evaluating requires failed",
+                                output=traceback.format_exc())
+        if why is not None:
+            return result_event(cid, "skip", why[1], why[0], time.monotonic() - t0)
+        obj_source = None
+        details = {}
+        if meta.get("build", True):
+            if self.lib is None:
+                return result_event(cid, "error", "libbpf is not usable on this target: %s"
+                                    % self.lib_error)
+            if self.remote is not None:
+                c0 = time.monotonic()
+                obj_source, out = self.remote.build(entry)
+                details["compile_seconds"] = round(time.monotonic() - c0, 3)
+                if obj_source is None:
+                    return result_event(cid, "fail", "BPF object did not compile on the target",
+                                        details=details, output=out)
+            else:
+                obj_name = entry.get("obj") or "objs/%s.bpf.o" % cid
+                obj_source = self.bundle.read(obj_name)
+                if obj_source is None:
+                    return result_event(cid, "error", "object %s is missing from the bundle"
+                                        % obj_name)
+        try:
+            ns = _load_check(self.bundle, entry)
+        except Exception:
+            return result_event(cid, "error", "the check module failed to import",
+                                output=traceback.format_exc())
+        return self._execute(cid, ns, meta, entry, obj_source, details)
+
+    def _execute(self, cid, ns, meta, entry, obj_source, details):
+        timeout = float(entry.get("timeout") or meta.get("timeout") or 60)
+        t = _case.CaseContext(cid, meta, self.facts, self.workdir, self.lib, obj_source,
+                              self.lib_error)
+        t.details.update(details)
+        if self.lib is not None:
+            self.lib.take_log()
+        watch = _dmesg.KmsgWatch()
+        taint0 = _dmesg.tainted()
+        captured = io.StringIO()
+        state, reason, rclass, output, vlog = "pass", "", None, "", ""
+        old_handler = signal.signal(signal.SIGALRM, _on_alarm)
+        old_stdout, old_stderr = sys.stdout, sys.stderr
+        t0 = time.monotonic()
+        try:
+            sys.stdout = sys.stderr = captured
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                ns["run"](t)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _case.Skip as e:
+            state, reason, rclass = "skip", e.sentence, e.reason_class
+        except _case.Fail as e:
+            state, reason = "fail", e.sentence
+        except CaseTimeout:
+            state, reason = "fail", "the check timed out after %gs" % timeout
+            output = traceback.format_exc()
+        except _libbpf.LibbpfError as e:
+            state, reason, vlog = "fail", str(e), e.log
+            output = traceback.format_exc()
+        except Exception as e:
+            state, reason = "fail", "the check raised %s: %s" % (type(e).__name__, e)
+            output = traceback.format_exc()
+        finally:
+            sys.stdout, sys.stderr = old_stdout, old_stderr
+            problems = t.cleanup()
+            signal.signal(signal.SIGALRM, old_handler)
+        duration = time.monotonic() - t0
+        lines = watch.drain()
+        watch.close()
+        taint1 = _dmesg.tainted()
+        bad = _dmesg.new_bad_taint(taint0, taint1)
+        if bad:
+            t.details["taint"] = {"before": taint0, "after": taint1}
+            if state == "pass":
+                state, reason = "fail", "the kernel became tainted during the case: %s" % \
+                    ", ".join(bad)
+        if problems:
+            output += "\ncleanup problems:\n" + "\n".join(problems)
+            if state == "pass":
+                state, reason = "fail", "cleanup failed: %s" % problems[0]
+        log = self.lib.take_log() if self.lib is not None else ""
+        if state in ("fail", "error"):
+            vlog = vlog or log
+        else:
+            vlog = ""
+        out_text = captured.getvalue()
+        if out_text:
+            output = out_text + ("\n" + output if output else "")
+        return result_event(cid, state, reason, rclass, duration, t.details, vlog, lines,
+                            output.strip("\n"))
+
+
+def _find_plan(archive, override):
+    if override:
+        with open(override) as f:
+            return json.load(f)
+    beside = os.path.join(os.path.dirname(os.path.abspath(archive)), "plan.json")
+    if os.path.isfile(beside):
+        with open(beside) as f:
+            return json.load(f)
+    data = Bundle(archive).read("plan.json")
+    if data is None:
+        raise RuntimeError("no plan.json next to %s or inside it" % archive)
+    return json.loads(data.decode("utf-8"))
+
+
+USAGE = ("usage: agent.pyz run [--plan PLAN.json] [--workdir DIR] [--skip ID]... "
+         "[--only ID]...\n")
+
+
+def _parse_args(argv):
+    """{"plan", "workdir", "skip": [...], "only": [...]} or None on bad usage."""
+    if not argv or argv[0] != "run":
+        return None
+    opts = {"plan": None, "workdir": None, "skip": [], "only": []}
+    rest = list(argv[1:])
+    while rest:
+        key = rest.pop(0)
+        if not key.startswith("--") or key[2:] not in opts or not rest:
+            return None
+        val = rest.pop(0)
+        if isinstance(opts[key[2:]], list):
+            opts[key[2:]].append(val)
+        else:
+            opts[key[2:]] = val
+    return opts
+
+
+def main(argv=None, archive=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    archive = archive or os.path.abspath(sys.argv[0])
+    opts = _parse_args(argv)
+    if opts is None:
+        sys.stderr.write(USAGE)
+        return 2
+    try:
+        plan = _find_plan(archive, opts["plan"])
+    except (OSError, ValueError, RuntimeError) as e:
+        sys.stderr.write("agent: cannot read the plan: %s\n" % e)
+        return 2
+    plan["workdir"] = opts["workdir"] or plan.get("workdir") or \
+        os.path.dirname(os.path.abspath(archive))
+    # --skip adds to resume_after (ids already finished); --only narrows the plan (reruns).
+    plan["resume_after"] = list(plan.get("resume_after") or []) + opts["skip"]
+    if opts["only"]:
+        plan["cases"] = [c for c in plan.get("cases") or [] if c["id"] in opts["only"]]
+    os.makedirs(plan["workdir"], mode=0o700, exist_ok=True)
+    # Events go to a private dup of stdout; fd 1 itself goes to a file so that
+    # stray C-level prints (libbpf, children) cannot corrupt the JSON stream.
+    sys.stdout.flush()
+    event_fd = os.dup(1)
+    stray = os.open(os.path.join(plan["workdir"], "agent.stdout"),
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(stray, 1)
+    os.close(stray)
+    emitter = Emitter(event_fd, os.path.join(plan["workdir"], "journal.jsonl"))
+    try:
+        return Agent(Bundle(archive), plan, emitter).run()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        emitter.close()

@@ -1,0 +1,336 @@
+"""Target facts in one round trip: piped to `python3 -`, prints one JSON object.
+
+Stdlib only, Python 3.7, and no imports from the kmatrix package: the file is
+sent on its own. The agent also imports it to compute facts lazily.
+"""
+
+import ctypes
+import errno
+import gzip
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BTF_PATH = "/sys/kernel/btf/vmlinux"
+PMU_DIR = "/sys/bus/event_source/devices"
+TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+
+
+def which(name):
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in EXTRA_PATH:  # non-login SSH sessions often lack sbin in PATH
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def _run(argv, timeout=20):
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if p.returncode != 0:
+        return None
+    return p.stdout.decode("utf-8", "replace")
+
+
+def uname():
+    u = os.uname()
+    return {"sysname": u.sysname, "release": u.release, "version": u.version,
+            "machine": u.machine}
+
+
+def os_release():
+    out = {}
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(path) as f:
+                for line in f:
+                    line = line.strip()
+                    if not line or line.startswith("#") or "=" not in line:
+                        continue
+                    k, v = line.split("=", 1)
+                    v = v.strip()
+                    if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+                        v = v[1:-1]
+                    out[k] = v
+            return out
+        except OSError:
+            continue
+    return out
+
+
+def _parse_config(text):
+    cfg = {}
+    for line in text.splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            k, v = line.split("=", 1)
+            cfg[k] = v.strip().strip('"')
+    return cfg
+
+
+def kernel_config(release=None):
+    """(dict of CONFIG_* or None, source path or None)."""
+    release = release or os.uname().release
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            return _parse_config(f.read()), "/proc/config.gz"
+    except (OSError, EOFError):
+        pass
+    for path in ("/boot/config-%s" % release, "/lib/modules/%s/config" % release,
+                 "/lib/modules/%s/build/.config" % release):
+        try:
+            with open(path) as f:
+                return _parse_config(f.read()), path
+        except OSError:
+            continue
+    return None, None
+
+
+def btf_info(hash_blob=True):
+    info = {"present": False, "size": None, "sha256": None}
+    try:
+        with open(BTF_PATH, "rb") as f:
+            data = f.read()
+    except OSError:
+        return info
+    info["present"] = True
+    info["size"] = len(data)
+    if hash_blob:
+        info["sha256"] = hashlib.sha256(data).hexdigest()
+    return info
+
+
+def libbpf_version():
+    """Version from the real file name of libbpf.so.1 (e.g. 1.1.2), or None."""
+    for soname in ("libbpf.so.1", "libbpf.so.0"):
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            continue
+        try:
+            with open("/proc/self/maps") as f:
+                for line in f:
+                    path = line.rsplit(None, 1)[-1]
+                    if os.path.basename(path).startswith("libbpf.so."):
+                        real = os.path.basename(os.path.realpath(path))
+                        return real[len("libbpf.so."):]
+        except OSError:
+            pass
+        return soname[len("libbpf.so."):]
+    return None
+
+
+def clang_version():
+    exe = which("clang")
+    if not exe:
+        return None
+    out = _run([exe, "--version"])
+    return out.splitlines()[0].strip() if out else None
+
+
+def bpftool_version():
+    exe = which("bpftool")
+    if not exe:
+        return None
+    out = _run([exe, "-j", "version"])
+    if out:
+        try:
+            return json.loads(out).get("version")
+        except ValueError:
+            pass
+    out = _run([exe, "version"])
+    return out.splitlines()[0].strip() if out else None
+
+
+def pmus():
+    try:
+        return sorted(os.listdir(PMU_DIR))
+    except OSError:
+        return []
+
+
+def bpf_jit_enable():
+    try:
+        with open("/proc/sys/net/core/bpf_jit_enable") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _probe_filter_functions(path):
+    """None if readable, else the OSError."""
+    try:
+        with open(path, "rb") as f:
+            f.read(64)
+        return None
+    except OSError as e:
+        return e
+
+
+def _describe(e):
+    name = errno.errorcode.get(e.errno, "E?")
+    return "%s (%s)" % (name, os.strerror(e.errno) if e.errno else e)
+
+
+def _mounted_tracefs():
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == "tracefs":
+                    return parts[1]
+    except OSError:
+        pass
+    return None
+
+
+def _probe_private_tracefs():
+    """Mount tracefs on a private temp dir to probe it; None when we cannot mount."""
+    libc = ctypes.CDLL(None, use_errno=True)  # the process's own libc; find_library forks ldconfig
+    d = tempfile.mkdtemp(prefix="kmatrix.tracefs.")
+    try:
+        if libc.mount(b"nodev", d.encode(), b"tracefs", 0, None) != 0:
+            return None
+        try:
+            return ("mounted", _probe_filter_functions(os.path.join(d, "available_filter_functions")))
+        finally:
+            libc.umount2(d.encode(), 2)  # MNT_DETACH: never leave it behind
+    finally:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def ftrace(config=None):
+    """{"usable": bool|None, "reason": sentence, "class": reason class when unusable}.
+
+    fentry/fexit/fmod_ret need ftrace; when tracefs refuses access (lockdown,
+    a seccomp/LSM policy, a sandbox) the loads fail with EPERM, so probe it.
+    """
+    if config is not None and config.get("CONFIG_FUNCTION_TRACER") != "y":
+        return {"usable": False, "class": "kernel-lacks",
+                "reason": "kernel built without CONFIG_FUNCTION_TRACER"}
+    try:
+        with open("/proc/sys/kernel/ftrace_enabled") as f:
+            if f.read().strip() == "0":
+                return {"usable": False, "class": "environment-blocks",
+                        "reason": "ftrace is disabled (/proc/sys/kernel/ftrace_enabled=0)"}
+    except OSError:
+        pass
+    paths = []
+    m = _mounted_tracefs()
+    if m:
+        paths.append(m)
+    paths.extend(p for p in TRACEFS_CANDIDATES if p not in paths)
+    for base in paths:
+        path = os.path.join(base, "available_filter_functions")
+        if not os.path.exists(path):
+            continue
+        err = _probe_filter_functions(path)
+        if err is None:
+            return {"usable": True, "class": None, "reason": "%s is readable" % path}
+        return {"usable": False, "class": "environment-blocks",
+                "reason": "ftrace unusable: reading %s fails with %s" % (path, _describe(err))}
+    if os.geteuid() == 0:
+        res = None
+        try:
+            res = _probe_private_tracefs()
+        except OSError:
+            res = None
+        if res is not None:
+            err = res[1]
+            if err is None:
+                return {"usable": True, "class": None,
+                        "reason": "tracefs available_filter_functions is readable"}
+            return {"usable": False, "class": "environment-blocks",
+                    "reason": "ftrace unusable: reading tracefs available_filter_functions "
+                              "fails with %s" % _describe(err)}
+    return {"usable": None, "class": None,
+            "reason": "tracefs is not mounted and could not be probed"}
+
+
+def make_workdir():
+    d = tempfile.mkdtemp(prefix="kmatrix.")
+    os.chmod(d, 0o700)
+    return d
+
+
+def _bpftool_ids(exe, kind):
+    out = _run([exe, "-j", kind, "show"])
+    if out is None:
+        return None
+    try:
+        items = json.loads(out or "[]")
+    except ValueError:
+        return None
+    return sorted(int(i["id"]) for i in items if isinstance(i, dict) and "id" in i)
+
+
+def inventory():
+    inv = {"progs": None, "maps": None, "links": None, "pinned": None,
+           "netns": None, "veths": None, "modules": None}
+    exe = which("bpftool")
+    if exe:
+        inv["progs"] = _bpftool_ids(exe, "prog")
+        inv["maps"] = _bpftool_ids(exe, "map")
+        inv["links"] = _bpftool_ids(exe, "link")
+    if os.path.isdir("/sys/fs/bpf"):
+        pinned = []
+        for root, _dirs, files in os.walk("/sys/fs/bpf"):
+            for f in files:
+                pinned.append(os.path.join(root, f))
+        inv["pinned"] = sorted(pinned)
+    try:
+        inv["netns"] = sorted(os.listdir("/run/netns"))
+    except OSError:
+        inv["netns"] = [] if os.path.isdir("/run") else None
+    ip = which("ip")
+    if ip:
+        out = _run([ip, "-o", "link", "show", "type", "veth"])
+        if out is not None:
+            inv["veths"] = sorted(line.split(":")[1].strip().split("@")[0]
+                                  for line in out.splitlines() if ":" in line)
+    try:
+        with open("/proc/modules") as f:
+            inv["modules"] = sorted(line.split()[0] for line in f if line.strip())
+    except OSError:
+        pass
+    return inv
+
+
+def collect(workdir=True, with_inventory=True, hash_btf=True):
+    u = uname()
+    cfg, cfg_src = kernel_config(u["release"])
+    return {
+        "uname": u,
+        "os_release": os_release(),
+        "kernel_config": cfg,
+        "kernel_config_source": cfg_src,
+        "btf": btf_info(hash_btf),
+        "python": platform.python_version(),
+        "libbpf": libbpf_version(),
+        "clang": clang_version(),
+        "bpftool": bpftool_version(),
+        "pmus": pmus(),
+        "bpf_jit_enable": bpf_jit_enable(),
+        "ftrace": ftrace(cfg),
+        "workdir": make_workdir() if workdir else None,
+        "inventory": inventory() if with_inventory else None,
+    }
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(collect(), sort_keys=True) + "\n")
+    sys.stdout.flush()

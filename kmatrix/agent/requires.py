@@ -1,0 +1,161 @@
+"""Evaluate a case's CASE["requires"] against target facts.
+
+Returns None when the case may run, else (reason_class, sentence). Stdlib only,
+Python 3.7; the controller's catalogue imports KEYS and validate() from here so
+both sides agree on what a requirement is.
+"""
+
+import fnmatch
+import re
+
+KERNEL_LACKS = "kernel-lacks"
+ENVIRONMENT_BLOCKS = "environment-blocks"
+HARDWARE_MISSING = "hardware-missing"
+
+# key -> expected type description (for the catalogue's validation messages)
+KEYS = {
+    "arch": "list of arch names",
+    "kfuncs": "list of kfunc names",
+    "btf_funcs": "list of BTF FUNC names",
+    "pmu": "list of PMU name globs",
+    "config": "list of CONFIG_* names",
+    "ftrace": "bool",
+    "jit": "bool",
+    "kernel": "version range such as '>=6.1' or '>=5.15,<6.9'",
+}
+
+_LIST_KEYS = ("arch", "kfuncs", "btf_funcs", "pmu", "config")
+_BOOL_KEYS = ("ftrace", "jit")
+_ARCHES = ("x86_64", "aarch64", "riscv64")
+_CONSTRAINT = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(\d+(?:\.\d+){0,2})\s*$")
+
+
+def validate(req):
+    """Problems in a requires mapping: list of (key, message); empty when fine."""
+    problems = []
+    if not isinstance(req, dict):
+        return [("requires", "must be a mapping")]
+    for key, val in req.items():
+        if key not in KEYS:
+            problems.append((key, "unknown requirement (known: %s)" % ", ".join(sorted(KEYS))))
+        elif key in _LIST_KEYS:
+            if not isinstance(val, list) or not all(isinstance(x, str) and x for x in val):
+                problems.append((key, "must be a %s" % KEYS[key]))
+            elif key == "arch":
+                bad = [a for a in val if a not in _ARCHES]
+                if bad:
+                    problems.append((key, "unknown arch %s (canonical: %s)"
+                                     % (", ".join(bad), ", ".join(_ARCHES))))
+            elif key == "config":
+                bad = [c for c in val if not c.startswith("CONFIG_")]
+                if bad:
+                    problems.append((key, "names must start with CONFIG_: %s" % ", ".join(bad)))
+        elif key in _BOOL_KEYS:
+            if not isinstance(val, bool):
+                problems.append((key, "must be true or false"))
+        elif key == "kernel":
+            if not isinstance(val, str):
+                problems.append((key, "must be a string such as '>=6.1'"))
+            else:
+                try:
+                    parse_range(val)
+                except ValueError as e:
+                    problems.append((key, str(e)))
+    return problems
+
+
+def version_tuple(text):
+    """'6.1.0-rc3-foo' -> (6, 1, 0); missing parts are 0."""
+    m = re.match(r"^\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", text or "")
+    if not m:
+        raise ValueError("cannot read a version from %r" % text)
+    return tuple(int(g) if g else 0 for g in m.groups())
+
+
+def parse_range(spec):
+    out = []
+    for part in spec.split(","):
+        m = _CONSTRAINT.match(part)
+        if not m:
+            raise ValueError("bad version constraint %r (use e.g. '>=6.1,<6.9')" % part.strip())
+        out.append((m.group(1) or "==", version_tuple(m.group(2))))
+    return out
+
+
+def _in_range(ver, spec):
+    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+           "!=": lambda a, b: a != b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+    return all(ops[op](ver, want) for op, want in parse_range(spec))
+
+
+def _fact(facts, key):
+    try:
+        return facts[key]  # facts may compute a value lazily (agent's LazyFacts)
+    except KeyError:
+        return None
+
+
+def evaluate(req, facts, btf_names=None):
+    """None if every requirement holds; else (reason_class, sentence).
+
+    `btf_names` is a callable returning the set of BTF FUNC names (or raising
+    OSError when there is no BTF); it is only called when the case asks for it.
+    Requirements are checked most fundamental first: arch, kernel, config,
+    BTF functions, hardware, then environment.
+    """
+    if not req:
+        return None
+    uname = _fact(facts, "uname") or {}
+    machine = uname.get("machine", "")
+    if req.get("arch"):
+        if machine not in req["arch"]:
+            return (ENVIRONMENT_BLOCKS, "case is for %s; this target is %s"
+                    % (", ".join(req["arch"]), machine or "an unknown arch"))
+    if req.get("kernel"):
+        release = uname.get("release", "")
+        try:
+            ver = version_tuple(release)
+        except ValueError:
+            ver = None
+        if ver is not None and not _in_range(ver, req["kernel"]):
+            return (KERNEL_LACKS, "needs kernel %s; this target runs %s"
+                    % (req["kernel"], release))
+    if req.get("config"):
+        cfg = _fact(facts, "kernel_config")
+        if cfg is not None:  # unreadable config: do not guess, let the case decide
+            missing = [c for c in req["config"] if cfg.get(c) not in ("y", "m")]
+            if missing:
+                return (KERNEL_LACKS, "kernel config lacks %s (from %s)"
+                        % (", ".join(missing), _fact(facts, "kernel_config_source") or "config"))
+    wanted = list(req.get("kfuncs") or []) + list(req.get("btf_funcs") or [])
+    if wanted:
+        btf = _fact(facts, "btf") or {}
+        if btf.get("present") is False or btf_names is None:
+            return (KERNEL_LACKS, "needs %s, but the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+                    % ", ".join(wanted))
+        try:
+            names = btf_names()
+        except (OSError, ValueError) as e:
+            return (KERNEL_LACKS, "needs %s, but kernel BTF is unreadable: %s"
+                    % (", ".join(wanted), e))
+        for key, what in (("kfuncs", "kfunc"), ("btf_funcs", "function")):
+            missing = [n for n in (req.get(key) or []) if n not in names]
+            if missing:
+                return (KERNEL_LACKS, "kernel BTF has no %s %s" % (
+                    what + ("s" if len(missing) > 1 else ""), ", ".join(missing)))
+    if req.get("pmu"):
+        have = _fact(facts, "pmus") or []
+        for pattern in req["pmu"]:
+            if not any(fnmatch.fnmatchcase(p, pattern) for p in have):
+                return (HARDWARE_MISSING, "no PMU matching %s in /sys/bus/event_source/devices "
+                        "(have: %s)" % (pattern, ", ".join(have) or "none"))
+    if req.get("jit"):
+        jit = _fact(facts, "bpf_jit_enable")
+        if jit == 0:
+            return (ENVIRONMENT_BLOCKS, "the BPF JIT is off (net.core.bpf_jit_enable=0)")
+    if req.get("ftrace"):
+        ft = _fact(facts, "ftrace") or {}
+        if ft.get("usable") is False:
+            return (ft.get("class") or ENVIRONMENT_BLOCKS,
+                    ft.get("reason") or "ftrace is not usable on this target")
+    return None

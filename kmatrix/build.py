@@ -1,0 +1,197 @@
+"""Build BPF objects for one host on this machine (build: local).
+
+vmlinux.h comes from the target's BTF blob via `bpftool btf dump`; each case is
+compiled with clang (or zig's clang for cpu v4) in a thread pool; objects are
+cached by content hash. A case that does not compile is an outcome carrying
+the compiler output, never an exception: only whole-host problems (no bpftool,
+unreadable BTF) raise BuildError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from kmatrix import archs
+from kmatrix.agent.main import compile_argv
+from kmatrix.catalog import Case
+from kmatrix.errors import BuildError
+
+BUILDER_VERSION = "1"
+LIBBPF_INCLUDE = Path("/usr/include")  # holds bpf/bpf_helpers.h from libbpf-dev
+
+
+@dataclass
+class BuildOutcome:
+    ok: bool
+    obj_path: Optional[Path]
+    output: str  # compiler output (warnings on success, errors on failure)
+    cached: bool = False
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tool_version(argv: list[str]) -> Optional[str]:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if p.returncode != 0:
+        return None
+    return (p.stdout or p.stderr).strip()
+
+
+class Builder:
+    def __init__(self, cache_dir: Path, *, jobs: Optional[int] = None, clang: str = "clang",
+                 bpftool: Optional[str] = None, libbpf_include: Path = LIBBPF_INCLUDE,
+                 python: Optional[str] = None) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.jobs = jobs or max(2, os.cpu_count() or 2)
+        self.clang = clang
+        self.bpftool = bpftool or shutil.which("bpftool") or shutil.which(
+            "bpftool", path="/usr/sbin:/sbin") or "bpftool"
+        self.libbpf_include = Path(libbpf_include)
+        self.python = python or sys.executable
+        self._versions: dict[str, Optional[str]] = {}
+
+    # -- pieces ----------------------------------------------------------------
+
+    def compiler_version(self, compiler: str = "clang") -> Optional[str]:
+        if compiler not in self._versions:
+            if compiler == "ziglang":
+                v = _tool_version([self.python, "-m", "ziglang", "version"])
+                self._versions[compiler] = f"zig {v}" if v else None
+            else:
+                self._versions[compiler] = _tool_version([self.clang, "--version"])
+        return self._versions[compiler]
+
+    def include_dir(self) -> Path:
+        """A private include dir holding only `bpf/` (libbpf's headers).
+
+        -I/usr/include would drag the host's libc headers into a BPF compile.
+        """
+        d = self.cache_dir / "include"
+        link = d / "bpf"
+        if not link.exists():
+            src = self.libbpf_include / "bpf"
+            if not (src / "bpf_helpers.h").is_file():
+                raise BuildError(f"libbpf headers not found in {src} (install libbpf-dev)")
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / f".bpf.{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(src.resolve())
+            os.replace(tmp, link)
+        return d
+
+    def vmlinux_h(self, btf_path: Path) -> tuple[Path, str]:
+        """(directory holding vmlinux.h for this BTF blob, BTF sha256)."""
+        try:
+            blob = Path(btf_path).read_bytes()
+        except OSError as e:
+            raise BuildError(f"cannot read BTF {btf_path}: {e}") from None
+        sha = _sha256(blob)
+        d = self.cache_dir / "vmlinux" / sha
+        header = d / "vmlinux.h"
+        if header.is_file():
+            return d, sha
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".vmlinux.", suffix=".h")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                p = subprocess.run([self.bpftool, "btf", "dump", "file", str(btf_path),
+                                    "format", "c"], stdout=out, stderr=subprocess.PIPE,
+                                   timeout=300)
+        except (OSError, subprocess.SubprocessError) as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise BuildError(f"bpftool btf dump of {btf_path} failed: {e}") from None
+        if p.returncode != 0:
+            Path(tmp).unlink(missing_ok=True)
+            raise BuildError(f"bpftool btf dump of {btf_path} failed: "
+                             f"{p.stderr.decode('utf-8', 'replace').strip()}")
+        os.replace(tmp, header)
+        return d, sha
+
+    def _key(self, case: Case, btf_sha: str, argv_flags: list[str], compiler: str) -> str:
+        h = hashlib.sha256()
+        assert case.src is not None
+        for part in (BUILDER_VERSION, case.src.read_bytes().decode("utf-8", "replace"), btf_sha,
+                     "\0".join(argv_flags), compiler, self.compiler_version(compiler) or "",
+                     self._headers_digest(case.src.parent)):
+            h.update(part.encode() if isinstance(part, str) else part)
+            h.update(b"\0")
+        return h.hexdigest()
+
+    @staticmethod
+    def _headers_digest(d: Path) -> str:
+        # Local headers next to the case change its object too.
+        h = hashlib.sha256()
+        for p in sorted(d.glob("*.h")):
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+        return h.hexdigest()
+
+    def compile_case(self, case: Case, hdr_dir: Path, btf_sha: str, arch: str) -> BuildOutcome:
+        if case.src is None:
+            return BuildOutcome(True, None, "no BPF object to build")
+        compiler = case.meta.get("compiler", "clang")
+        cflags = list(case.meta.get("cflags") or [])
+        if self.compiler_version(compiler) is None:
+            hint = "pip install 'kmatrix[cpuv4]'" if compiler == "ziglang" else \
+                f"{self.clang} not runnable"
+            return BuildOutcome(False, None, f"compiler {compiler} is not available ({hint})")
+        objs = self.cache_dir / "objs"
+        objs.mkdir(parents=True, exist_ok=True)
+        arch_c = archs.normalize(arch)
+        try:
+            key = self._key(case, btf_sha, [arch_c, *cflags], compiler)
+        except OSError as e:
+            return BuildOutcome(False, None, f"cannot read {case.src}: {e}")
+        obj = objs / f"{key}.bpf.o"
+        if obj.is_file():
+            log = obj.with_suffix(".log")
+            return BuildOutcome(True, obj, log.read_text() if log.is_file() else "", cached=True)
+        tmp = objs / f".{key}.{os.getpid()}.{id(case)}.o"
+        argv = compile_argv(compiler, case.src, tmp,
+                            [hdr_dir, self.include_dir(), case.src.parent], arch_c, cflags,
+                            python=self.python)
+        if compiler == "clang":
+            argv[0] = self.clang
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.SubprocessError) as e:
+            tmp.unlink(missing_ok=True)
+            return BuildOutcome(False, None, f"$ {' '.join(argv)}\n{e}")
+        out = (p.stdout + p.stderr).strip()
+        if p.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            return BuildOutcome(False, None, f"$ {' '.join(map(str, argv))}\n{out}")
+        obj.with_suffix(".log").write_text(out)
+        os.replace(tmp, obj)
+        return BuildOutcome(True, obj, out)
+
+    # -- whole host --------------------------------------------------------------
+
+    def build_host(self, cases: Iterable[Case], btf_path: Path, arch: str
+                   ) -> dict[str, BuildOutcome]:
+        todo = [c for c in cases if c.build]
+        if not todo:
+            return {}
+        hdr_dir, sha = self.vmlinux_h(Path(btf_path))
+        self.include_dir()
+        with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            futs = {c.id: pool.submit(self.compile_case, c, hdr_dir, sha, arch) for c in todo}
+            return {cid: f.result() for cid, f in futs.items()}
+
+
+def remote_sources(cases: Iterable[Case]) -> dict[str, Path]:
+    """build: remote: the sources to ship; the agent compiles them on the target."""
+    return {c.id: c.src for c in cases if c.build and c.src is not None}

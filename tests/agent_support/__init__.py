@@ -1,0 +1,64 @@
+"""Helpers for the agent tests: build a catalogue, bundle it, run the agent."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from kmatrix.build import Builder
+from kmatrix.bundle import make_bundle, make_plan
+from kmatrix.catalog import Case, load_catalog
+
+HERE = Path(__file__).resolve().parent
+SUPPORT_CASES = HERE / "cases"
+BTF = Path("/sys/kernel/btf/vmlinux")
+
+
+def bundle(cases: list[Case], tmp: Path, cache: Path, *, build: str = "local",
+           resume_after: Iterable[str] = (), run_id: str = "test") -> tuple[Path, Path, dict]:
+    """Build (for build=local) and bundle `cases`; returns (agent.pyz, workdir, outcomes)."""
+    workdir = tmp / "work"
+    workdir.mkdir(mode=0o700, exist_ok=True)
+    outcomes: dict[str, Any] = {}
+    if build == "local":
+        outcomes = Builder(cache).build_host(cases, BTF, "x86_64")
+    plan = make_plan(cases, run_id=run_id, workdir=str(workdir), arch="x86_64", build=build,
+                     outcomes=outcomes, resume_after=resume_after)
+    objects = {cid: o.obj_path for cid, o in outcomes.items() if o.ok and o.obj_path}
+    pyz = make_bundle(cases, objects, plan, workdir / "agent.pyz")
+    return pyz, workdir, outcomes
+
+
+def run_agent(pyz: Path, *extra: str, python: Optional[str] = None,
+              timeout: float = 300) -> tuple[list[dict], str, subprocess.CompletedProcess]:
+    py = python or shutil.which("python3") or "python3"
+    p = subprocess.run([py, str(pyz), "run", *extra], capture_output=True, text=True,
+                       timeout=timeout)
+    events = [json.loads(line) for line in p.stdout.splitlines()]
+    return events, p.stdout, p
+
+
+def results(events: list[dict]) -> dict[str, dict]:
+    return {e["case"]: e for e in events if e["event"] == "result"}
+
+
+def support_catalog(tmp: Path, names: Iterable[str]) -> list[Case]:
+    """Copy the named support cases (family/name) into a fresh catalogue and load it."""
+    root = tmp / "bpf_cases"
+    for n in names:
+        fam, name = n.split("/")
+        (root / fam).mkdir(parents=True, exist_ok=True)
+        for ext in (".py", ".bpf.c"):
+            src = SUPPORT_CASES / fam / (name + ext)
+            if src.exists():
+                shutil.copy(src, root / fam / src.name)
+    return load_catalog(root)
+
+
+def bpftool_ids(kind: str) -> set[int]:
+    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    return {int(i["id"]) for i in json.loads(out or "[]")}
