@@ -1,0 +1,165 @@
+"""The Transport interface: run argv lists on a target, stream output, move files.
+
+Every call has a timeout. Failures to reach or keep the target raise
+``TransportError`` (``HostKeyError`` for host key problems); a command that runs
+but exits non-zero is *not* an error here, it is a ``Completed`` with that code.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from kmatrix.errors import TransportError
+
+if TYPE_CHECKING:
+    from kmatrix.inventory import Host
+
+# stderr is kept only as a tail: it is for the error message, not for parsing.
+STDERR_TAIL = 64 * 1024
+
+
+class CommandTimeout(TransportError):
+    """A command overran its timeout (run) or printed nothing for idle_timeout (stream)."""
+
+
+@dataclass
+class Completed:
+    returncode: int  # -1 when the remote process died from a signal without a status
+    stdout: bytes
+    stderr: bytes  # the last STDERR_TAIL bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", errors="replace")
+
+
+class Tail:
+    """A byte buffer that keeps only the last ``limit`` bytes."""
+
+    def __init__(self, limit: int = STDERR_TAIL) -> None:
+        self.limit = limit
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def add(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._lock:
+            self._parts.append(data)
+            self._size += len(data)
+            if self._size > 2 * self.limit:
+                self._compact()
+
+    def _compact(self) -> None:
+        joined = b"".join(self._parts)[-self.limit:]
+        self._parts = [joined]
+        self._size = len(joined)
+
+    def value(self) -> bytes:
+        with self._lock:
+            self._compact()
+            return self._parts[0] if self._parts else b""
+
+
+class Stream(abc.ABC):
+    """A running command whose stdout is read line by line as it arrives.
+
+    Iterate ``lines()`` (str, without the newline); afterwards ``returncode`` holds
+    the exit code (None if the stream was closed early). ``lines()`` raises
+    ``CommandTimeout`` after ``idle_timeout`` seconds without output and
+    ``TransportError`` if the connection drops. Always ``close()`` (or use ``with``).
+    """
+
+    def __init__(self) -> None:
+        self.returncode: Optional[int] = None
+        self._stderr = Tail()
+
+    @property
+    def stderr_tail(self) -> bytes:
+        return self._stderr.value()
+
+    @abc.abstractmethod
+    def lines(self) -> Iterator[str]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Transport(abc.ABC):
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.round_trips = 0  # exec calls + SFTP ops so far
+        self._count_lock = threading.Lock()
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self.round_trips += 1
+
+    @abc.abstractmethod
+    def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    def run(self, argv: list[str], *, timeout: float, stdin: Optional[bytes] = None) -> Completed:
+        ...
+
+    @abc.abstractmethod
+    def stream(self, argv: list[str], *, idle_timeout: float) -> Stream: ...
+
+    @abc.abstractmethod
+    def put(self, local: Path, remote: str, mode: int = 0o600) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, remote: str, local: Path) -> None: ...
+
+    @abc.abstractmethod
+    def alive(self, timeout: float = 5.0) -> bool: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Transport:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_argv(argv: list[str]) -> list[str]:
+    """Refuse anything but a non-empty list of strings: never a shell string."""
+    if isinstance(argv, (str, bytes)) or not isinstance(argv, (list, tuple)) or not argv:
+        raise TypeError("argv must be a non-empty list of strings, not a shell string")
+    for a in argv:
+        if not isinstance(a, str):
+            raise TypeError(f"argv items must be str, got {type(a).__name__}")
+        if "\x00" in a:
+            raise ValueError("argv items cannot contain NUL bytes")
+    return list(argv)
+
+
+def split_lines(buf: bytearray) -> Iterator[str]:
+    """Pop complete lines off ``buf`` (in place) and yield them decoded."""
+    while True:
+        i = buf.find(b"\n")
+        if i < 0:
+            return
+        line = bytes(buf[:i])
+        del buf[: i + 1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        yield line.decode("utf-8", errors="replace")

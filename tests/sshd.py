@@ -1,0 +1,199 @@
+"""A real OpenSSH sshd on 127.0.0.1 for tests (a helper module, not a conftest).
+
+``start_sshd(tmp_path)`` generates an ed25519 host key and a user key, writes an
+sshd_config that lets that key log in as the current user (root in CI), starts
+``/usr/sbin/sshd -D -e`` on a free port and waits until it answers with an SSH
+banner. ``info.stop()`` ends it and every per-connection child it forked.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+SSHD = "/usr/sbin/sshd"
+SSH_KEYGEN = "ssh-keygen"
+
+
+def sshd_available() -> bool:
+    return os.path.exists(SSHD) and shutil.which(SSH_KEYGEN) is not None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _descendants(pid: int) -> list[int]:
+    """All live descendants of pid (sshd's per-connection children call setsid)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        # ppid is the 2nd field after the ")" that ends the command name.
+        rest = stat[stat.rfind(")") + 2:].split()
+        if len(rest) > 1:
+            children.setdefault(int(rest[1]), []).append(int(entry))
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for c in children.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _keygen(path: Path, comment: str) -> str:
+    subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                   check=True, stdin=subprocess.DEVNULL, capture_output=True)
+    return Path(str(path) + ".pub").read_text().strip()
+
+
+@dataclass
+class SshdInfo:
+    port: int
+    host_key_pub: str  # "ssh-ed25519 AAAA... comment"
+    known_hosts_path: Path  # holds "[127.0.0.1]:PORT ssh-ed25519 AAAA..."
+    user_key_path: Path  # private key, mode 0600
+    user: str
+    proc: subprocess.Popen[bytes]
+    dir: Path
+    log_path: Path
+    address: str = "127.0.0.1"
+    _stopped: bool = field(default=False, repr=False)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def known_hosts_line(self) -> str:
+        kt, blob = self.host_key_pub.split()[:2]
+        return f"[{self.address}]:{self.port} {kt} {blob}\n"
+
+    def kill_connections(self) -> None:
+        """SIGKILL every per-connection sshd and what it runs; the listener stays up."""
+        for pid in _descendants(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        kids = _descendants(self.proc.pid)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _config(d: Path, port: int, user: str) -> str:
+    return "\n".join([
+        f"Port {port}",
+        "ListenAddress 127.0.0.1",
+        f"HostKey {d / 'ssh_host_ed25519_key'}",
+        f"PidFile {d / 'sshd.pid'}",
+        f"AuthorizedKeysFile {d / 'authorized_keys'}",
+        f"AllowUsers {user}",
+        "StrictModes no",
+        "UsePAM no",
+        "PermitRootLogin prohibit-password",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "HostbasedAuthentication no",
+        "X11Forwarding no",
+        "AllowTcpForwarding no",
+        "PrintMotd no",
+        "UseDNS no",
+        "LogLevel VERBOSE",
+        "MaxSessions 32",
+        "MaxStartups 50",
+        "Subsystem sftp internal-sftp",
+        "",
+    ])
+
+
+def start_sshd(tmp_path: Path, *, timeout: float = 20.0, attempts: int = 5) -> SshdInfo:
+    """Start a real sshd for the current user; the caller must call ``stop()``."""
+    if not sshd_available():
+        raise RuntimeError(f"{SSHD} or {SSH_KEYGEN} is not installed")
+    # sshd refuses to start without its privilege separation directory.
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+    d = Path(tmp_path) / "sshd"
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    user = getpass.getuser()
+    host_key = d / "ssh_host_ed25519_key"
+    if not host_key.exists():
+        _keygen(host_key, "kmatrix-test-host")
+    host_pub = Path(str(host_key) + ".pub").read_text().strip()
+    user_key = d / "id_ed25519"
+    if not user_key.exists():
+        _keygen(user_key, "kmatrix-test-user")
+    os.chmod(user_key, 0o600)
+    (d / "authorized_keys").write_text(Path(str(user_key) + ".pub").read_text())
+
+    last_err = ""
+    for _ in range(attempts):
+        port = free_port()  # racy by nature: retried if someone else grabs it
+        cfg = d / "sshd_config"
+        cfg.write_text(_config(d, port, user))
+        log_path = d / f"sshd-{port}.log"
+        with open(log_path, "wb") as logf:
+            proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)], stdin=subprocess.DEVNULL,
+                                    stdout=logf, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        kt, blob = host_pub.split()[:2]
+        kh = d / "known_hosts"
+        kh.write_text(f"[127.0.0.1]:{port} {kt} {blob}\n")
+        info = SshdInfo(port=port, host_key_pub=host_pub, known_hosts_path=kh,
+                        user_key_path=user_key, user=user, proc=proc, dir=d, log_path=log_path)
+        err = _wait_banner(info, timeout)
+        if err is None:
+            return info
+        info.stop()
+        last_err = err
+    raise RuntimeError(f"sshd did not start: {last_err}")
+
+
+def _wait_banner(info: SshdInfo, timeout: float) -> Optional[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if info.proc.poll() is not None:
+            return f"sshd exited with {info.proc.returncode}: {info.log()[-2000:]}"
+        try:
+            with socket.create_connection(("127.0.0.1", info.port), timeout=2) as s:
+                s.settimeout(2)
+                if s.recv(64).startswith(b"SSH-2.0-"):
+                    return None
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return f"no SSH banner on port {info.port} within {timeout:g}s: {info.log()[-2000:]}"
