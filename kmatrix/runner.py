@@ -424,7 +424,8 @@ class HostRun:
             dmesg=[_s(x) for x in ev.get("dmesg") or [] if isinstance(x, str)][:200],
             output=_s(ev.get("output"))[-20000:],
         )
-        self._record(self._apply(cr))
+        cr = self._apply(cr)
+        self._record(cr)
         done = len(self.result.cases)
         self.progress.case(self.host.name, done, total, cid, cr.verdict, cr.reason)
 
