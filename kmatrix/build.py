@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,10 +64,19 @@ class Builder:
         self.libbpf_include = Path(libbpf_include)
         self.python = python or sys.executable
         self._versions: dict[str, Optional[str]] = {}
+        # Hosts build concurrently and often share a kernel: one compile per key,
+        # the other threads wait for it and take the cached object.
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self.compiles = 0  # compiler invocations by this Builder (bench/build.py reads it)
 
     # -- pieces ----------------------------------------------------------------
 
     def compiler_version(self, compiler: str = "clang") -> Optional[str]:
+        with self._lock:
+            return self._compiler_version(compiler)
+
+    def _compiler_version(self, compiler: str) -> Optional[str]:
         if compiler not in self._versions:
             if compiler == "ziglang":
                 v = _tool_version([self.python, "-m", "ziglang", "version"])
@@ -155,16 +165,29 @@ class Builder:
             key = self._key(case, btf_sha, [arch_c, *cflags], compiler)
         except OSError as e:
             return BuildOutcome(False, None, f"cannot read {case.src}: {e}")
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            return self._compile(case, key, objs, hdr_dir, arch_c, cflags, compiler)
+
+    def _compile(self, case: Case, key: str, objs: Path, hdr_dir: Path, arch_c: str,
+                 cflags: list[str], compiler: str) -> BuildOutcome:
+        assert case.src is not None
         obj = objs / f"{key}.bpf.o"
         if obj.is_file():
             log = obj.with_suffix(".log")
             return BuildOutcome(True, obj, log.read_text() if log.is_file() else "", cached=True)
-        tmp = objs / f".{key}.{os.getpid()}.{id(case)}.o"
+        # A unique name: other processes (CI shards, pytest workers) share the cache.
+        fd, tmp_name = tempfile.mkstemp(dir=objs, prefix=f".{key}.", suffix=".o")
+        os.close(fd)
+        tmp = Path(tmp_name)
         argv = compile_argv(compiler, case.src, tmp,
                             [hdr_dir, self.include_dir(), case.src.parent], arch_c, cflags,
                             python=self.python)
         if compiler == "clang":
             argv[0] = self.clang
+        with self._lock:
+            self.compiles += 1
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.SubprocessError) as e:
@@ -174,7 +197,9 @@ class Builder:
         if p.returncode != 0:
             tmp.unlink(missing_ok=True)
             return BuildOutcome(False, None, f"$ {' '.join(map(str, argv))}\n{out}")
-        obj.with_suffix(".log").write_text(out)
+        log_tmp = tmp.with_suffix(".log")
+        log_tmp.write_text(out)
+        os.replace(log_tmp, obj.with_suffix(".log"))
         os.replace(tmp, obj)
         return BuildOutcome(True, obj, out)
 
