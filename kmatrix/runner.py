@@ -20,8 +20,9 @@ import shutil
 import tempfile
 import threading
 import time
+import traceback
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -33,6 +34,7 @@ from kmatrix.inventory import Host
 from kmatrix.progress import Progress
 from kmatrix.results import CaseResult, HostResult, RunResult
 from kmatrix.suite import Suite, apply
+from kmatrix.transport.base import CommandTimeout
 
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 MAX_EVENT_LINE = 1 << 20  # a hostile or broken agent cannot make us buffer more per line
@@ -122,6 +124,15 @@ class HostRun:
         self.guest: Any = None
         self.workdir: Optional[str] = None
         self._done: set[str] = set()
+        self._stream: Any = None
+        self._current: Optional[str] = None  # case the agent said it started
+        self._agent_pid = 0
+        self._by_id: dict[str, Case] = {}
+        self._remote_bundle = ""
+        self._bundle_path: Optional[Path] = None
+        self._console_offset = 0
+        self.reconnects = 0
+        self.recoveries = 0
 
     # -- phases ---------------------------------------------------------------
     def run(self) -> HostResult:
@@ -135,6 +146,10 @@ class HostRun:
         except Exception as e:  # a bug must not take the other hosts down
             self.result.error = f"internal error: {type(e).__name__}: {e}"
             self.progress.host(self.host.name, f"ERROR: {self.result.error}")
+            try:  # the traceback is for us, kept beside the results, not in them
+                (self.host_dir / "internal-error.txt").write_text(traceback.format_exc())
+            except OSError:
+                pass
         finally:
             self.teardown()
             self.result.timings["total"] = round(time.monotonic() - t0, 3)
@@ -322,19 +337,14 @@ class HostRun:
                 os.unlink(tmp)
 
     def _bundle(self, cases: list[Case], objects: dict[str, Path], facts: dict[str, Any]) -> Path:
-        from kmatrix.bundle import make_bundle
+        from kmatrix.bundle import make_bundle, make_plan
 
-        plan = {
-            "run_id": self.opts.run_id,
-            "workdir": self.workdir,
-            "arch": self.host.arch,
-            "build": self.host.build,
-            "cases": [{"id": c.id, "timeout": c.meta.get("timeout", 60), "meta": c.meta}
-                      for c in cases if c.id not in self._done],
-            "resume_after": sorted(self._done),
-        }
+        plan = make_plan([c for c in cases if c.id not in self._done], run_id=self.opts.run_id,
+                         workdir=str(self.workdir), arch=self.host.arch, build=self.host.build,
+                         resume_after=sorted(self._done), facts=facts)
         out = self.host_dir / "agent.pyz"
-        return make_bundle(cases, objects, plan, out)
+        self._bundle_path = make_bundle(cases, objects, plan, out)
+        return self._bundle_path
 
     # -- agent ----------------------------------------------------------------
     def _agent_argv(self, remote_bundle: str, only: Optional[list[str]]) -> list[str]:
@@ -346,56 +356,209 @@ class HostRun:
         return argv
 
     def _run_agent(self, remote_bundle: str, cases: list[Case], only: Optional[list[str]]) -> None:
+        """Drive the agent until every wanted case has a result, surviving drops and hangs."""
         by_id = {c.id: c for c in cases}
+        self._by_id = by_id
+        self._remote_bundle = remote_bundle
+        wanted = list(only or by_id)
         total = len(self.cases)
         idle = max([float(c.meta.get("timeout", 60)) for c in cases] + [60.0]) + 60.0
-        attempt = 0
-        while True:
-            try:
-                stream = self.transport.stream(self._agent_argv(remote_bundle, only),
-                                               idle_timeout=idle)
-                try:
-                    for line in stream.lines():
-                        if self.opts.stop.is_set():
-                            break
-                        self._on_event(line, by_id, total)
-                finally:
-                    stream.close()
-                if stream.returncode not in (0, None) and not self.opts.stop.is_set():
-                    tail = getattr(stream, "stderr_tail", b"")
-                    if isinstance(tail, bytes):
-                        tail = tail.decode(errors="replace")
-                    pending = [c for c in (only or by_id) if c not in self._done]
-                    if pending:
-                        raise KmatrixError(
-                            f"host {self.host.name}: agent exited {stream.returncode} with "
-                            f"{len(pending)} case(s) unfinished: {str(tail).strip()[-500:]}")
+        drops = 0
+        while not self.opts.stop.is_set():
+            pending = [c for c in wanted if c not in self._done]
+            if not pending:
                 return
+            self._current = None
+            try:
+                rc, tail = self._stream_agent(self._agent_argv(remote_bundle, only), by_id,
+                                              total, idle)
+            except CommandTimeout:
+                if self.opts.stop.is_set():
+                    return
+                self._stalled(idle)
+                continue
             except TransportError as e:
-                attempt += 1
-                if attempt > self.opts.reconnect_attempts or self.opts.stop.is_set():
-                    raise TransportError(f"host {self.host.name}: connection lost: {e}") from e
-                self.progress.host(self.host.name, f"connection lost ({e}); reconnect {attempt}")
-                self._reconnect(attempt)
-                self._recover_journal(by_id, total)
+                if self.opts.stop.is_set():
+                    return
+                drops += 1
+                if drops > self.opts.reconnect_attempts:
+                    raise TransportError(f"host {self.host.name}: connection lost {drops} "
+                                         f"times: {e}") from e
+                if self._reconnect_and_follow(e, by_id, total):
+                    continue
+                self._host_died(f"the host stopped answering ({e})")
+                continue
+            if self.opts.stop.is_set():
+                return
+            pending = [c for c in wanted if c not in self._done]
+            if pending:
+                if self.guest is not None and not self.guest.alive():
+                    self._host_died("the QEMU guest exited")
+                    continue
+                raise KmatrixError(f"host {self.host.name}: agent exited {rc} with "
+                                   f"{len(pending)} case(s) unfinished: {tail.strip()[-500:]}")
+            return
 
-    def _reconnect(self, attempt: int) -> None:
+    def _stream_agent(self, argv: list[str], by_id: dict[str, Case], total: int,
+                      idle: float) -> tuple[Optional[int], str]:
+        stream = self.transport.stream(argv, idle_timeout=idle)
+        self._stream = stream
+        try:
+            for line in stream.lines():
+                if self.opts.stop.is_set():
+                    break
+                self._on_event(line, by_id, total)
+        finally:
+            self._stream = None
+            stream.close()
+        tail = getattr(stream, "stderr_tail", b"")
+        if isinstance(tail, bytes):
+            tail = tail.decode(errors="replace")
+        return stream.returncode, str(tail)
+
+    def interrupt(self) -> None:
+        """Called from the main thread on Ctrl-C/SIGTERM: unblock the stream read."""
+        stream = self._stream
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:
+                pass
+
+    def _stalled(self, idle: float) -> None:
+        """No event for `idle` s: a hung case if the host answers, else a dead kernel."""
+        alive = False
+        try:
+            alive = self.transport.alive(timeout=10)
+        except Exception:
+            alive = False
+        if self.guest is not None and not self.guest.alive():
+            alive = False
+        if not alive:
+            self._host_died(f"no output for {idle:.0f} s and the host does not answer")
+            return
+        cid = self._current
+        if self._agent_pid:
+            # The agent is stuck (e.g. in the kernel); kill it, then resume after this case.
+            self.transport.run(["kill", "-9", str(self._agent_pid)], timeout=30)
+        if cid and cid not in self._done:
+            cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.FAIL,
+                            reason=f"timeout: no progress for {idle:.0f} s; the host still "
+                                   "answers, so the case hung (agent killed)")
+            self._record(self._apply(cr))
+
+    def _reconnect_and_follow(self, err: Exception, by_id: dict[str, Case], total: int) -> bool:
+        """Reconnect with backoff; replay the journal and wait for a still-running agent."""
         from kmatrix.transport import open_transport
 
-        time.sleep(min(2 ** attempt, 10))
+        self.progress.host(self.host.name, f"connection lost ({err}); reconnecting")
+        for attempt in range(1, self.opts.reconnect_attempts + 1):
+            if self.opts.stop.is_set():
+                return False
+            if self.guest is not None and not self.guest.alive():
+                return False
+            time.sleep(min(2 ** attempt, 10) if attempt > 1 else 1)
+            try:
+                self.transport.close()
+            except Exception:
+                pass
+            try:
+                self.transport = open_transport(self.active_host)
+                self.transport.connect()
+            except TransportError as e:
+                self.progress.host(self.host.name, f"reconnect {attempt} failed: {e}")
+                continue
+            self.reconnects += 1
+            # The follower ships inside the bundle: replay the journal, then keep
+            # streaming until the agent (which survived the drop) exits.
+            argv = ["env", f"PYTHONPATH={self._remote_bundle}", self.host.python, "-m",
+                    "kmatrix_agent.follow", f"{self.workdir}/journal.jsonl",
+                    str(self._agent_pid or 0)]
+            try:
+                self._stream_agent(argv, by_id, total, idle=3600)
+            except TransportError as e:
+                self.progress.host(self.host.name, f"following the journal failed: {e}")
+                continue
+            self.progress.host(self.host.name, "reconnected; journal recovered")
+            return True
+        return False
+
+    def _host_died(self, why: str) -> None:
+        """The kernel (or the guest) is gone: record it, then reboot/reset and resume."""
+        console = ""
+        if self.guest is not None:
+            console = self._console_verdict()
+        cid = self._current
+        if cid and cid not in self._done:
+            cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.ERROR,
+                            reason=f"kernel-dead: {why} while this case ran"
+                                   + (f"; console: {console.splitlines()[0]}" if console else ""),
+                            output=console)
+            self._record(self._apply(cr))
+        self.recoveries += 1
+        if self.recoveries > 3 or not self._restart_host(why):
+            for c in self._by_id.values():
+                if c.id not in self._done:
+                    self._record(self._apply(CaseResult(
+                        case=c.id, family=c.family, state=results.ERROR,
+                        reason=f"not run: {why} and the host could not be brought back")))
+
+    def _console_verdict(self) -> str:
+        """Panic/oops lines from the guest's serial console since the last boot."""
+        try:
+            from kmatrix import detectors
+
+            text = self.guest.serial_log.read_text(errors="replace")
+            findings = detectors.scan_console(text[self._console_offset:])
+            return "\n".join(f"{f.kind}: {f.excerpt}" for f in findings)[:20000]
+        except Exception:
+            return self.guest.console_tail(40) if self.guest is not None else ""
+
+    def _restart_host(self, why: str) -> bool:
+        """Reboot a lab guest or run a real host's reset_cmd, then reconnect and re-upload."""
+        import subprocess
+
+        from kmatrix.transport import open_transport
+
         try:
             self.transport.close()
         except Exception:
             pass
-        self.transport = open_transport(self.active_host)
-        self.transport.connect()
-
-    def _recover_journal(self, by_id: dict[str, Case], total: int) -> None:
-        res = self.transport.run(["cat", f"{self.workdir}/journal.jsonl"], timeout=60)
-        if res.returncode != 0:
-            return
-        for line in res.stdout.decode(errors="replace").splitlines():
-            self._on_event(line, by_id, total)
+        if self.guest is not None:
+            self.progress.host(self.host.name, f"{why}: rebooting the guest")
+            self.guest.stop()
+            self._console_offset = _size(self.guest.serial_log)
+            self.guest.start()
+            self.guest.wait_ssh(timeout=getattr(self.host.qemu, "boot_timeout", 300))
+            known = self.host_dir / "known_hosts"
+            self.guest.write_known_hosts(known)
+            self.active_host = dataclasses.replace(self.active_host, port=self.guest.port)
+        elif self.host.reset_cmd:
+            self.progress.host(self.host.name, f"{why}: running reset_cmd")
+            try:
+                subprocess.run(list(self.host.reset_cmd), timeout=600, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            except (OSError, subprocess.SubprocessError) as e:
+                self.progress.host(self.host.name, f"reset_cmd failed: {e}")
+                return False
+        else:
+            return False
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                self.transport = open_transport(self.active_host)
+                self.transport.connect()
+                break
+            except TransportError:
+                if time.monotonic() > deadline or self.opts.stop.is_set():
+                    return False
+                time.sleep(5)
+        facts = self._preflight()
+        self.workdir = facts.get("workdir")
+        self.transport.put(self._bundle_path, f"{self.workdir}/agent.pyz", mode=0o600)
+        self._remote_bundle = f"{self.workdir}/agent.pyz"
+        self._agent_pid = 0
+        return True
 
     def _on_event(self, line: str, by_id: dict[str, Case], total: int) -> None:
         if len(line) > MAX_EVENT_LINE:
@@ -404,7 +567,16 @@ class HostRun:
             ev = json.loads(line)
         except ValueError:
             return  # the agent prints only JSON; anything else is noise, kept out of results
-        if not isinstance(ev, dict) or ev.get("event") != "result":
+        if not isinstance(ev, dict):
+            return
+        kind = ev.get("event")
+        if kind == "hello" and _num(ev.get("pid")):
+            self._agent_pid = int(ev["pid"])
+            return
+        if kind == "start" and ev.get("case") in by_id:
+            self._current = ev["case"]
+            return
+        if kind != "result":
             return
         cid = ev.get("case")
         if cid not in by_id or cid in self._done:
@@ -424,6 +596,7 @@ class HostRun:
             dmesg=[_s(x) for x in ev.get("dmesg") or [] if isinstance(x, str)][:200],
             output=_s(ev.get("output"))[-20000:],
         )
+        judge_health(cr)
         cr = self._apply(cr)
         self._record(cr)
         done = len(self.result.cases)
@@ -461,9 +634,7 @@ class HostRun:
         if self.transport is not None:
             if self.workdir:
                 try:
-                    # The workdir comes from our own preflight (mkdtemp); refuse anything else.
-                    if "/kmatrix." in self.workdir:
-                        self.transport.run(["rm", "-rf", "--", self.workdir], timeout=60)
+                    self._clean_target()
                 except Exception as e:
                     self.result.error = self.result.error or f"cleanup failed: {e}"
             try:
@@ -477,6 +648,94 @@ class HostRun:
             except Exception as e:
                 self.progress.host(self.host.name, f"guest stop failed: {e}")
 
+    def _clean_target(self) -> None:
+        """One exec: stop a still-running agent, inventory the target, remove the workdir."""
+        workdir = str(self.workdir)
+        if "/kmatrix." not in workdir:  # only ever remove what our preflight created
+            return
+        script = (
+            'if [ "$1" != 0 ] && kill -TERM "$1" 2>/dev/null; then sleep 1; fi; '
+            'if [ -e "$2/agent.pyz" ]; then env PYTHONPATH="$2/agent.pyz" "$3" -m '
+            'kmatrix_agent.leftovers "$2"; fi; rm -rf -- "$2"; '
+            'if [ -e "$2" ]; then echo KMATRIX_WORKDIR_LEFT; fi'
+        )
+        res = self.transport.run(["sh", "-c", script, "sh", str(self._agent_pid or 0), workdir,
+                                  self.host.python], timeout=120)
+        out = res.stdout.decode(errors="replace").splitlines()
+        left: list[str] = []
+        if "KMATRIX_WORKDIR_LEFT" in out:
+            left.append(f"work directory {workdir}")
+        after = None
+        for line in out:
+            if line.startswith("{"):
+                try:
+                    after = json.loads(line)
+                except ValueError:
+                    after = None
+        before = (self.result.facts or {}).get("inventory") or {}
+        if isinstance(after, dict):
+            left += leftovers(before, after)
+        self.result.facts["leftovers"] = left
+        if left:
+            msg = "left on the target after the run: " + "; ".join(left)
+            self.progress.host(self.host.name, msg)
+            self.result.error = self.result.error or msg
+
+
+def judge_health(cr: CaseResult, rules: Any = None) -> None:
+    """Fail a case whose run tainted the kernel or left a splat in dmesg.
+
+    The agent only ships raw material (taint masks, kmsg lines); the verdict is
+    ours so that allow-lists (kmatrix/data/health.yaml) live in one place.
+    """
+    from kmatrix import detectors
+
+    rules = rules or detectors.default_rules()
+    problems: list[str] = []
+    taint = cr.details.get("taint")
+    if isinstance(taint, dict) and _num(taint.get("before")) and _num(taint.get("after")):
+        gained = detectors.new_taint(int(taint["before"]), int(taint["after"]), rules.taint_allow)
+        if gained:
+            problems.append("the kernel became tainted during the case: "
+                            + detectors.describe_taint(gained))
+    findings = detectors.scan_dmesg(cr.dmesg, rules) if cr.dmesg else []
+    if findings:
+        cr.details["splats"] = [f.to_dict() for f in findings[:5]]
+        problems.append("kernel splat in dmesg: " + detectors.summarize(findings))
+    if not problems:
+        return
+    if cr.state in (results.PASS, results.SKIP):
+        prior = f" (the check itself said {cr.state}" + (f": {cr.reason})" if cr.reason else ")")
+        cr.state, cr.reason_class = results.FAIL, None
+        cr.reason = "; ".join(problems) + prior
+    else:
+        cr.reason = (cr.reason + "; " if cr.reason else "") + "; ".join(problems)
+
+
+def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Objects present after the run and not before; BPF objects only if nobody holds them."""
+    out: list[str] = []
+    detail = after.get("detail") or {}
+    for key, kind in (("progs", "prog"), ("maps", "map"), ("links", "link")):
+        old = set(before.get(key) or [])
+        new = [i for i in after.get(key) or [] if i not in old]
+        if before.get(key) is None:
+            continue  # no bpftool at preflight: nothing to compare against
+        for i in new:
+            d = (detail.get(kind) or {}).get(str(i))
+            if d is None:
+                continue  # gone between the two listings
+            if d.get("held_by"):
+                continue  # a live process owns it: not ours to blame
+            out.append(f"bpf {kind} {i} ({d.get('type')} {d.get('name')})".replace(" )", ")"))
+    for key, label in (("pinned", "pinned object"), ("netns", "network namespace"),
+                       ("veths", "veth device"), ("modules", "module")):
+        if before.get(key) is None or after.get(key) is None:
+            continue
+        old = set(before.get(key) or [])
+        out += [f"{label} {x}" for x in after.get(key) or [] if x not in old]
+    return out
+
 
 def _s(v: Any) -> str:
     return v if isinstance(v, str) else ("" if v is None else str(v))
@@ -484,6 +743,13 @@ def _s(v: Any) -> str:
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _safe(name: str) -> str:
@@ -509,6 +775,7 @@ class Run:
                                 shard=f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None)
         self._lock = threading.Lock()
         self.host_runs: list[HostRun] = []
+        self.max_workers = 256
 
     def _write_partial(self) -> None:
         from kmatrix.report.jsonout import write_partial
@@ -526,13 +793,23 @@ class Run:
             hr.warnings = self.result.warnings
         self._write_partial()
         workers = max(1, len(self.host_runs))
-        with ThreadPoolExecutor(max_workers=min(workers, 64), thread_name_prefix="host") as ex:
-            futures = [ex.submit(hr.run) for hr in self.host_runs]
-            for f in futures:
-                try:
-                    f.result()
-                except BaseException:
-                    pass
+        # Each host mostly waits on the network or a guest, so a thread per host is
+        # cheap; the cap only bounds open connections on very large inventories.
+        ex = ThreadPoolExecutor(max_workers=min(workers, self.max_workers),
+                                thread_name_prefix="host")
+        futures = [ex.submit(hr.run) for hr in self.host_runs]
+        interrupted = False
+        try:
+            while True:
+                done, pending = wait(futures, timeout=0.5)
+                if not pending:
+                    break
+                if self.opts.stop.is_set() and not interrupted:
+                    interrupted = True
+                    for hr in self.host_runs:
+                        hr.interrupt()
+        finally:
+            ex.shutdown(wait=True)
         return self.finish()
 
     def finish(self) -> RunResult:

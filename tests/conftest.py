@@ -7,6 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI machines are small and shared with QEMU guests: time limits per example
+# would make property tests flaky without testing anything about kmatrix.
+settings.register_profile("kmatrix", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("kmatrix")
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -95,6 +95,22 @@ class SshdInfo:
             except ProcessLookupError:
                 pass
 
+    def kill_sessions(self) -> None:
+        """SIGKILL the per-connection sshd processes only: a dropped network link.
+
+        What the sessions run (e.g. the kmatrix agent) keeps running, orphaned."""
+        for pid in _descendants(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if comm.startswith("sshd"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     def stop(self) -> None:
         if self._stopped:
             return

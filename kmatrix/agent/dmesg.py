@@ -1,5 +1,7 @@
 """Kernel log lines gained during a case (/dev/kmsg) and the taint mask.
 
+The agent only collects; kmatrix.detectors on the controller judges both.
+
 Stdlib only, Python 3.7. Reading /dev/kmsg needs CAP_SYSLOG (or
 dmesg_restrict=0); without it the watcher silently yields nothing.
 """
@@ -9,9 +11,6 @@ import os
 
 MAX_LINES = 200
 
-# Taint bits that mean the kernel misbehaved while the case ran.
-TAINT_BAD = {7: "D (oops/die)", 9: "W (WARN)", 14: "L (soft lockup)"}
-
 
 def tainted():
     try:
@@ -19,14 +18,6 @@ def tainted():
             return int(f.read().strip())
     except (OSError, ValueError):
         return None
-
-
-def new_bad_taint(before, after):
-    """Names of the bad taint bits set in `after` but not in `before`."""
-    if before is None or after is None:
-        return []
-    gained = after & ~before
-    return [name for bit, name in sorted(TAINT_BAD.items()) if gained & (1 << bit)]
 
 
 class KmsgWatch(object):

@@ -1,0 +1,273 @@
+"""Faults against real parts: a real sshd on loopback, real BPF on this kernel.
+
+Each test asserts what the run reported, that results gathered before the fault
+are in results.json and JUnit, the exit code, and the state of the target (this
+machine) afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from sshd import SshdInfo, free_port, start_sshd
+
+pytestmark = [pytest.mark.sshd, pytest.mark.bpf,
+              pytest.mark.skipif(os.geteuid() != 0, reason="needs root for sshd and BPF")]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SLEEP_CASE = '''"""Test-only: sleeps long enough for a fault to be injected mid-run."""
+import time
+
+CASE = {"description": "sleeps %(secs)s s", "build": False, "timeout": %(timeout)s}
+
+
+def run(t):
+    time.sleep(%(secs)s)
+    t.detail("slept", %(secs)s)
+'''
+
+
+def _cases_dir(tmp: Path, extra: dict[str, str]) -> Path:
+    """A catalogue: three real cases plus test-only ones (family dirs must be real ones)."""
+    d = tmp / "cases"
+    for cid in ("dynptr/from_mem", "kfunc/task_acquire", "xdp_frags/frags_test_run"):
+        fam, name = cid.split("/")
+        (d / fam).mkdir(parents=True, exist_ok=True)
+        for suffix in (".bpf.c", ".py"):
+            shutil.copy(ROOT / "bpf_cases" / fam / f"{name}{suffix}", d / fam / f"{name}{suffix}")
+    for rel, text in extra.items():
+        p = d / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return d
+
+
+def _hosts(tmp: Path, sshd: SshdInfo, extra: str = "") -> Path:
+    p = tmp / "hosts.yaml"
+    p.write_text(
+        "hosts:\n"
+        "  - name: loop\n"
+        "    arch: x86_64\n"
+        "    address: 127.0.0.1\n"
+        f"    port: {sshd.port}\n"
+        f"    identity_file: {sshd.user_key_path}\n"
+        f"    known_hosts: {sshd.known_hosts_path}\n" + extra
+    )
+    return p
+
+
+def _argv(tmp: Path, hosts: Path, cases: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "kmatrix", "run", "--hosts", str(hosts), "--cases-dir",
+            str(cases), "--output", str(tmp / "out"), "--run-id", "f",
+            "--cache-dir", str(tmp / "cache"), *extra]
+
+
+def _results(tmp: Path) -> dict:
+    return json.loads((tmp / "out" / "f" / "results.json").read_text())
+
+
+def _by_case(data: dict, host: str = "loop") -> dict[str, dict]:
+    (h,) = [h for h in data["hosts"] if h["name"] == host]
+    return {c["case"]: c for c in h["cases"]}
+
+
+def _wait_for(pred, timeout: float = 120.0) -> None:
+    t0 = time.monotonic()
+    while not pred():
+        assert time.monotonic() - t0 < timeout, "timed out waiting"
+        time.sleep(0.1)
+
+
+def _done_cases(tmp: Path) -> int:
+    try:
+        return sum(len(h["cases"]) for h in _results(tmp)["hosts"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _workdirs() -> set[str]:
+    return {p.name for p in Path("/tmp").glob("kmatrix.*")}
+
+
+@pytest.fixture
+def sshd(tmp_path: Path):
+    info = start_sshd(tmp_path / "sshd")
+    yield info
+    info.stop()
+
+
+def test_case_past_its_timeout_fails_alone(tmp_path: Path, sshd: SshdInfo) -> None:
+    cases = _cases_dir(tmp_path, {"perf/zz_sleep.py": SLEEP_CASE % {"secs": 30, "timeout": 2}})
+    before = _workdirs()
+    proc = subprocess.run(_argv(tmp_path, _hosts(tmp_path, sshd), cases), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    got = _by_case(_results(tmp_path))
+    assert got["perf/zz_sleep"]["state"] == "fail"
+    assert "timed out" in got["perf/zz_sleep"]["reason"], got["perf/zz_sleep"]
+    for cid in ("dynptr/from_mem", "kfunc/task_acquire", "xdp_frags/frags_test_run"):
+        assert got[cid]["state"] == "pass", got[cid]
+    junit = ET.parse(tmp_path / "out" / "f" / "x86_64" / "junit.xml").getroot()
+    failures = [tc.get("name") for tc in junit.iter("testcase") if tc.find("failure") is not None]
+    assert failures == ["perf/zz_sleep"]
+    assert _workdirs() == before  # the target's work directory is gone
+
+
+def test_connection_drop_mid_run_loses_nothing_and_runs_nothing_twice(
+        tmp_path: Path, sshd: SshdInfo) -> None:
+    cases = _cases_dir(tmp_path, {
+        "perf/zz_sleep.py": SLEEP_CASE % {"secs": 4, "timeout": 30},
+        "perf/zzz_after.py": SLEEP_CASE % {"secs": 0, "timeout": 30},
+    })
+    before = _workdirs()
+    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Cases run in id order: two real ones finish, then drop every SSH session
+        # while perf/zz_sleep runs.
+        _wait_for(lambda: _done_cases(tmp_path) >= 2)
+        time.sleep(1.0)
+        sshd.kill_sessions()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "reconnect" in err
+    data = _results(tmp_path)
+    (h,) = data["hosts"]
+    ids = [c["case"] for c in h["cases"]]
+    assert sorted(ids) == sorted(set(ids)), "a case was recorded twice"
+    assert set(ids) == {"dynptr/from_mem", "kfunc/task_acquire", "xdp_frags/frags_test_run",
+                        "perf/zz_sleep", "perf/zzz_after"}
+    assert all(c["state"] == "pass" for c in h["cases"]), h["cases"]
+    assert h["complete"] and not data["incomplete"]
+    # The agent survived the drop: zz_sleep ran once (journal replay, not a rerun).
+    assert _by_case(data)["perf/zz_sleep"]["duration"] >= 3.5
+    assert _workdirs() == before
+
+
+def test_sigint_writes_partial_results_and_cleans_the_target(tmp_path: Path,
+                                                              sshd: SshdInfo) -> None:
+    cases = _cases_dir(tmp_path, {"perf/zz_sleep.py": SLEEP_CASE % {"secs": 60, "timeout": 120}})
+    before = _workdirs()
+    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _done_cases(tmp_path) >= 2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    data = _results(tmp_path)
+    assert data["incomplete"] is True
+    got = _by_case(data)
+    assert "perf/zz_sleep" not in got
+    assert {got[c]["state"] for c in ("dynptr/from_mem", "kfunc/task_acquire")} == {"pass"}
+    junit = ET.parse(tmp_path / "out" / "f" / "x86_64" / "junit.xml").getroot()
+    assert len(list(junit.iter("testcase"))) >= 2
+    # The remote agent was stopped and its work directory removed.
+    assert _workdirs() == before
+    ps = subprocess.run(["pgrep", "-f", "agent.pyz run"], capture_output=True, text=True)
+    assert str(tmp_path) not in ps.stdout
+
+
+def test_unreachable_port_fails_that_host_only(tmp_path: Path, sshd: SshdInfo) -> None:
+    cases = _cases_dir(tmp_path, {})
+    dead = free_port()
+    hosts = _hosts(tmp_path, sshd, extra=(
+        "  - name: nowhere\n"
+        "    arch: x86_64\n"
+        "    address: 127.0.0.1\n"
+        f"    port: {dead}\n"
+        f"    identity_file: {sshd.user_key_path}\n"
+        f"    known_hosts: {sshd.known_hosts_path}\n"
+        "    connect_timeout: 3\n"))
+    proc = subprocess.run(_argv(tmp_path, hosts, cases), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    data = _results(tmp_path)
+    hosts_by = {h["name"]: h for h in data["hosts"]}
+    assert hosts_by["nowhere"]["error"] and str(dead) in hosts_by["nowhere"]["error"]
+    assert hosts_by["loop"]["error"] is None and hosts_by["loop"]["complete"]
+    assert {c["state"] for c in hosts_by["loop"]["cases"]} == {"pass"}
+    junit = ET.parse(tmp_path / "out" / "f" / "x86_64" / "junit.xml").getroot()
+    errors = [tc.get("name") for tc in junit.iter("testcase") if tc.find("error") is not None]
+    assert any("nowhere" in (n or "") for n in errors), errors
+
+
+def test_check_that_raises_mid_case_leaves_nothing_behind(tmp_path: Path,
+                                                           sshd: SshdInfo) -> None:
+    raising = (ROOT / "bpf_cases" / "kfunc" / "task_acquire.py").read_text().replace(
+        "    child = os.fork()", "    raise RuntimeError('forced failure after attach')\n"
+        "    child = os.fork()")
+    cases = _cases_dir(tmp_path, {"kfunc/zz_raises.py": raising,
+                                  "kfunc/zz_raises.bpf.c":
+                                  (ROOT / "bpf_cases/kfunc/task_acquire.bpf.c").read_text()})
+    proc = subprocess.run(_argv(tmp_path, _hosts(tmp_path, sshd), cases), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    data = _results(tmp_path)
+    got = _by_case(data)
+    assert got["kfunc/zz_raises"]["state"] == "fail"
+    assert "forced failure after attach" in got["kfunc/zz_raises"]["output"] + \
+        got["kfunc/zz_raises"]["reason"]
+    (h,) = data["hosts"]
+    # The controller's before/after inventory found nothing left on the target.
+    assert h["facts"]["leftovers"] == [], h["facts"]["leftovers"]
+    assert h["error"] is None
+
+
+def test_leftover_bpf_object_is_reported(tmp_path: Path, sshd: SshdInfo) -> None:
+    """A case that pins a program on purpose must be reported as left behind."""
+    pin = f"/sys/fs/bpf/kmatrix_test_{os.getpid()}"
+    leaky = (ROOT / "bpf_cases" / "kfunc" / "task_acquire.py").read_text().replace(
+        "    obj = t.load()", "    obj = t.load()\n    _pin(obj)")
+    leaky += f"""
+
+def _pin(obj):
+    import ctypes
+    # BPF_OBJ_PIN keeps the program alive after the agent exits: a deliberate leak.
+    lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+    if lib.bpf_obj_pin(obj.prog_fd("on_newtask"), {pin!r}.encode()) != 0:
+        raise OSError(ctypes.get_errno(), "bpf_obj_pin failed")
+"""
+    cases = _cases_dir(tmp_path, {"kfunc/zz_leaky.py": leaky,
+                                  "kfunc/zz_leaky.bpf.c":
+                                  (ROOT / "bpf_cases/kfunc/task_acquire.bpf.c").read_text()})
+    mounted = _ensure_bpffs()
+    try:
+        proc = subprocess.run(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                              capture_output=True, text=True, timeout=300)
+        assert os.path.exists(pin), proc.stderr
+        assert proc.returncode == 2, proc.stderr
+        (h,) = _results(tmp_path)["hosts"]
+        assert any(pin in x for x in h["facts"]["leftovers"]), h["facts"]["leftovers"]
+        assert "left on the target" in (h["error"] or "")
+    finally:
+        if os.path.exists(pin):
+            os.unlink(pin)
+        if mounted:
+            subprocess.run(["umount", "/sys/fs/bpf"], check=False)
+
+
+def _ensure_bpffs() -> bool:
+    """Mount bpffs on /sys/fs/bpf when this machine has none; True if we did."""
+    with open("/proc/mounts") as f:
+        if any(line.split()[1:3] == ["/sys/fs/bpf", "bpf"] for line in f):
+            return False
+    subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], check=True)
+    return True
