@@ -1,0 +1,6 @@
+# expect: 5 colour
+CASE = {
+    "description": "x",
+    "build": False,
+    "colour": "blue",
+}

@@ -1,0 +1,4 @@
+# expect: 2 description
+CASE = {
+    "build": False,
+}

@@ -1,0 +1,5 @@
+# expect: 3 description
+CASE = {
+    "description": "  ",
+    "build": False,
+}

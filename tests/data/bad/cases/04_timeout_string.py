@@ -1,0 +1,6 @@
+# expect: 4 timeout
+CASE = {
+    "description": "x",
+    "timeout": "sixty",
+    "build": False,
+}

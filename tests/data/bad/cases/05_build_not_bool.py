@@ -1,0 +1,5 @@
+# expect: 4 build
+CASE = {
+    "description": "x",
+    "build": "no",
+}

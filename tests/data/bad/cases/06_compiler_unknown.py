@@ -1,0 +1,6 @@
+# expect: 5 compiler
+CASE = {
+    "description": "x",
+    "build": False,
+    "compiler": "gcc",
+}

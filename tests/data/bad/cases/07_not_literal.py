@@ -1,0 +1,2 @@
+# expect: 2 CASE
+CASE = dict(description="x", build=False)

@@ -1,0 +1,2 @@
+# expect: 2 CASE
+CASE = ["description", "x"]

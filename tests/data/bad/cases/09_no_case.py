@@ -1,0 +1,3 @@
+# expect: 1 CASE
+def run(t):
+    pass

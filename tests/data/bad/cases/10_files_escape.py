@@ -1,0 +1,6 @@
+# expect: 4 files
+CASE = {
+    "description": "x",
+    "files": ["../../etc/passwd"],
+    "build": False,
+}
