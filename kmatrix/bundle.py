@@ -85,6 +85,13 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
                 raise KeyError(f"plan names case {entry['id']!r} that is not in `cases`")
             entry["check"] = f"cases/{case.id}.py"
             _add(z, entry["check"], case.check.read_bytes())
+            # CASE["files"]: extra files next to the check (e.g. a module's source).
+            files = {}
+            for rel in case.meta.get("files") or []:
+                files[rel] = f"files/{case.id}/{rel}"
+                _add(z, files[rel], (case.check.parent / rel).read_bytes())
+            if files:
+                entry["files"] = files
             if not case.build:
                 continue
             if remote:

@@ -20,6 +20,28 @@ FAMILIES = ("kfunc", "dynptr", "trampoline", "xdp_frags", "perf", "isa")
 COMPILERS = ("clang", "ziglang")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
+def _rel_path_ok(v: Any) -> bool:
+    if not isinstance(v, str) or not v or v.startswith("/") or "\\" in v:
+        return False
+    return all(part not in ("", ".", "..") for part in v.split("/"))
+
+
+def _str_or_list(v: Any, pred: Any = None) -> bool:
+    items = v if isinstance(v, list) else [v]
+    return bool(items) and all(isinstance(x, str) and x and (pred is None or pred(x))
+                               for x in items)
+
+
+def _expect_reject_ok(v: Any) -> bool:
+    if not isinstance(v, dict) or not set(v) <= {"prog", "verifier", "errno"}:
+        return False
+    if "verifier" not in v or not _str_or_list(v["verifier"]):
+        return False
+    if "prog" in v and not (isinstance(v["prog"], str) and v["prog"]):
+        return False
+    return "errno" not in v or _str_or_list(v["errno"], lambda x: x.startswith("E"))
+
+
 # key -> (validator, message when it fails)
 _KEYS: dict[str, tuple[Any, str]] = {
     "description": (lambda v: isinstance(v, str) and v.strip() != "", "must be a non-empty string"),
@@ -30,6 +52,11 @@ _KEYS: dict[str, tuple[Any, str]] = {
                "must be a list of strings"),
     "compiler": (lambda v: v in COMPILERS, "must be one of " + ", ".join(COMPILERS)),
     "build": (lambda v: isinstance(v, bool), "must be true or false"),
+    "files": (lambda v: isinstance(v, list) and all(_rel_path_ok(x) for x in v),
+              "must be a list of relative paths inside the case's directory"),
+    "expect_reject": (lambda v: _expect_reject_ok(v),
+                      "must be a mapping with \"verifier\" (a substring or list of them) and "
+                      "optional \"prog\" (a name) and \"errno\" (a name or list of E* names)"),
 }
 REQUIRED_KEYS = ("description",)
 
@@ -159,6 +186,10 @@ def load_catalog(root: Path) -> list[Case]:
                 raise InputError(str(check), None, "build",
                                  f"no {name}.bpf.c next to this check (set \"build\": False "
                                  "for a check without a BPF object)")
+            for rel in meta.get("files") or []:
+                if not (fam_dir / rel).is_file():
+                    raise InputError(str(check), None, "files",
+                                     f"{rel} does not exist next to this check")
             cases.append(Case(id=f"{family}/{name}", family=family, name=name,
                               src=src if build else None, check=check, meta=meta))
     return cases

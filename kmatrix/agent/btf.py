@@ -47,8 +47,8 @@ def _cstr(strs, off):
     return strs[off:end].decode("utf-8", "replace")
 
 
-def func_names(data):
-    """Return the set of FUNC type names in a raw BTF blob (bytes)."""
+def _layout(data):
+    """(endian, types_start, types_end, strings) of a raw BTF blob."""
     if len(data) < 24:
         raise BTFError("BTF blob too short (%d bytes)" % len(data))
     magic = struct.unpack_from("<H", data, 0)[0]
@@ -65,6 +65,12 @@ def func_names(data):
     if types_end > len(data) or strs_start + str_len > len(data):
         raise BTFError("BTF header points past the end of the blob")
     strs = bytes(data[strs_start:strs_start + str_len])
+    return endian, types_start, types_end, strs
+
+
+def func_names(data):
+    """Return the set of FUNC type names in a raw BTF blob (bytes)."""
+    endian, types_start, types_end, strs = _layout(data)
     hdr = struct.Struct(endian + "III")
     unpack = hdr.unpack_from
     extra = _EXTRA
@@ -82,6 +88,42 @@ def func_names(data):
             names.add(_cstr(strs, name_off))
         off += 12 + fixed + per * vlen
     return names
+
+
+KIND_DECL_TAG = 17
+KFUNC_TAG = "bpf_kfunc"
+
+
+def kfunc_names(data):
+    """FUNC names that a DECL_TAG "bpf_kfunc" (component_idx -1) points at.
+
+    Kernels >= 6.8 built with pahole >= 1.26 tag every registered kfunc; the set
+    is empty on older ones (callers then fall back to known names).
+    """
+    endian, types_start, types_end, strs = _layout(data)
+    unpack = struct.Struct(endian + "III").unpack_from
+    comp = struct.Struct(endian + "i").unpack_from
+    extra = _EXTRA
+    funcs = {}  # type id -> name
+    tagged = set()  # type ids a bpf_kfunc tag points at
+    tid = 1  # type ids start at 1 (0 is void) in a base BTF blob
+    off = types_start
+    while off < types_end:
+        name_off, info, ref = unpack(data, off)
+        kind = (info >> 24) & 0x1F
+        vlen = info & 0xFFFF
+        try:
+            fixed, per = extra[kind]
+        except KeyError:
+            raise BTFError("unknown BTF kind %d at offset %d" % (kind, off)) from None
+        if kind == KIND_FUNC:
+            funcs[tid] = _cstr(strs, name_off)
+        elif kind == KIND_DECL_TAG and comp(data, off + 12)[0] == -1 \
+                and _cstr(strs, name_off) == KFUNC_TAG:
+            tagged.add(ref)
+        off += 12 + fixed + per * vlen
+        tid += 1
+    return set(funcs[t] for t in tagged if t in funcs)
 
 
 def vmlinux_func_names(path=VMLINUX):

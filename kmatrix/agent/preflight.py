@@ -310,6 +310,49 @@ def inventory():
     return inv
 
 
+def _strip(name, prefix, suffix):
+    if name.startswith(prefix):
+        name = name[len(prefix):]
+    if suffix and name.endswith(suffix):
+        name = name[:-len(suffix)]
+    return name
+
+
+def parse_features(doc):
+    """The useful part of `bpftool -j feature probe kernel` output (a dict)."""
+    prog = doc.get("program_types") or {}
+    maps = doc.get("map_types") or {}
+    helpers = set()
+    for names in (doc.get("helpers") or {}).values():
+        if isinstance(names, list):
+            helpers.update(n for n in names if isinstance(n, str))
+    return {
+        "program_types": sorted(_strip(k, "have_", "_prog_type") for k, v in prog.items()
+                                if v is True),
+        "map_types": sorted(_strip(k, "have_", "_map_type") for k, v in maps.items()
+                            if v is True),
+        # Union over program types: which helpers this kernel has at all.
+        "helpers": sorted(helpers),
+        "misc": sorted(_strip(k, "have_", "") for k, v in (doc.get("misc") or {}).items()
+                       if v is True),
+    }
+
+
+def features():
+    """Program/map types and helpers from bpftool, or None without a working bpftool."""
+    exe = which("bpftool")
+    if not exe:
+        return None
+    out = _run([exe, "-j", "feature", "probe", "kernel"], timeout=120)
+    if not out:
+        return None
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        return None
+    return parse_features(doc) if isinstance(doc, dict) else None
+
+
 def collect(workdir=True, with_inventory=True, hash_btf=True):
     u = uname()
     cfg, cfg_src = kernel_config(u["release"])
@@ -331,6 +374,13 @@ def collect(workdir=True, with_inventory=True, hash_btf=True):
     }
 
 
-if __name__ == "__main__":
-    sys.stdout.write(json.dumps(collect(), sort_keys=True) + "\n")
+def main(argv):
+    facts = collect()
+    if "--probe" in argv:  # `kmatrix probe`: what the kernel offers, per bpftool
+        facts["features"] = features()
+    sys.stdout.write(json.dumps(facts, sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
