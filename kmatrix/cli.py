@@ -50,6 +50,16 @@ def _cache_dir() -> Path:
     return Path(base) / "kmatrix"
 
 
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not 0 < v <= 86400:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
+    return v
+
+
 def _shard(value: str) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)/(\d+)", value.strip())
     if not m:
@@ -102,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "combine shards with `kmatrix merge`")
     r.add_argument("--rerun-failures", type=int, default=0, metavar="N",
                    help="rerun a failed case up to N times; a pass on rerun is marked flaky")
+    r.add_argument("--watchdog-grace", type=_seconds, default=60.0, metavar="S",
+                   help="after a case's own timeout, wait S more seconds for any agent output "
+                        "before checking whether the host is alive (hung case vs dead kernel)")
     r.add_argument("--trust-on-first-use", action="store_true",
                    help="accept and record unknown host keys (never a changed one)")
     r.add_argument("--cases-dir", default=None, help="case catalogue (default: bpf_cases/ of the checkout)")
@@ -180,7 +193,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     opts = RunOptions(out_dir=out, cache_dir=Path(a.cache_dir) if a.cache_dir else _cache_dir(),
                       run_id=run_id, pattern=a.pattern, shard=a.shard,
                       rerun_failures=max(0, a.rerun_failures),
-                      trust_on_first_use=a.trust_on_first_use)
+                      trust_on_first_use=a.trust_on_first_use,
+                      watchdog_grace=a.watchdog_grace)
     progress = Progress(quiet=a.quiet)
     progress.host("kmatrix", f"run {run_id}: {len(hosts)} host(s), {len(chosen)} case(s), "
                   f"suite {suite.name}, output {out}")

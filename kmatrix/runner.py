@@ -50,6 +50,7 @@ class RunOptions:
     rerun_failures: int = 0
     trust_on_first_use: bool = False
     reconnect_attempts: int = 3
+    watchdog_grace: float = 60.0  # silence past the longest case timeout before probing the host
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -362,7 +363,10 @@ class HostRun:
         self._remote_bundle = remote_bundle
         wanted = list(only or by_id)
         total = len(self.cases)
-        idle = max([float(c.meta.get("timeout", 60)) for c in cases] + [60.0]) + 60.0
+        # The agent's own SIGALRM ends a slow check; this watchdog is for a check stuck
+        # where signals cannot reach it (in the kernel) or a host that went silent.
+        idle = max([float(c.meta.get("timeout", 60)) for c in cases] + [1.0]) \
+            + self.opts.watchdog_grace
         drops = 0
         while not self.opts.stop.is_set():
             pending = [c for c in wanted if c not in self._done]
@@ -370,7 +374,7 @@ class HostRun:
                 return
             self._current = None
             try:
-                rc, tail = self._stream_agent(self._agent_argv(remote_bundle, only), by_id,
+                rc, tail = self._stream_agent(self._agent_argv(self._remote_bundle, only), by_id,
                                               total, idle)
             except CommandTimeout:
                 if self.opts.stop.is_set():
@@ -553,8 +557,13 @@ class HostRun:
                 if time.monotonic() > deadline or self.opts.stop.is_set():
                     return False
                 time.sleep(5)
+        old = str(self.workdir or "")
         facts = self._preflight()
         self.workdir = facts.get("workdir")
+        if "/kmatrix." in old and old != self.workdir:
+            # A reset that kept /tmp (no reboot, or a persistent /tmp) keeps our old
+            # work directory: it is ours, so it goes now, not into "leftovers".
+            self.transport.run(["rm", "-rf", "--", old], timeout=60)
         self.transport.put(self._bundle_path, f"{self.workdir}/agent.pyz", mode=0o600)
         self._remote_bundle = f"{self.workdir}/agent.pyz"
         self._agent_pid = 0

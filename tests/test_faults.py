@@ -37,10 +37,13 @@ def run(t):
 '''
 
 
-def _cases_dir(tmp: Path, extra: dict[str, str]) -> Path:
-    """A catalogue: three real cases plus test-only ones (family dirs must be real ones)."""
+REAL = ("dynptr/from_mem", "kfunc/task_acquire", "xdp_frags/frags_test_run")
+
+
+def _cases_dir(tmp: Path, extra: dict[str, str], real: tuple[str, ...] = REAL) -> Path:
+    """A catalogue: real cases plus test-only ones (family dirs must be real ones)."""
     d = tmp / "cases"
-    for cid in ("dynptr/from_mem", "kfunc/task_acquire", "xdp_frags/frags_test_run"):
+    for cid in real:
         fam, name = cid.split("/")
         (d / fam).mkdir(parents=True, exist_ok=True)
         for suffix in (".bpf.c", ".py"):
@@ -271,3 +274,144 @@ def _ensure_bpffs() -> bool:
             return False
     subprocess.run(["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"], check=True)
     return True
+
+
+HANG_HOST_CASE = '''"""Test-only: the host "dies" (its sshd vanishes) while this case runs."""
+import os
+import signal
+import time
+
+CASE = {"description": "kills the target's sshd, then hangs", "build": False, "timeout": 600}
+
+
+def _descendants(pid):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%%s/stat" %% d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for k in kids.get(p, []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def run(t):
+    with open(%(pidfile)r, "w") as f:
+        f.write(str(os.getpid()))
+    mine = set()
+    p = os.getpid()
+    while p > 1:
+        mine.add(p)
+        with open("/proc/%%d/stat" %% p) as f:
+            p = int(f.read().rsplit(")", 1)[1].split()[1])
+    victims = [%(master)d] + [k for k in _descendants(%(master)d) if k not in mine]
+    # The sessions' sshd processes are our ancestors: kill them too, but not us.
+    victims += [a for a in mine if a != os.getpid() and _is_sshd(a)]
+    for v in victims:
+        try:
+            os.kill(v, signal.SIGKILL)
+        except OSError:
+            pass
+    time.sleep(600)
+
+
+def _is_sshd(pid):
+    try:
+        with open("/proc/%%d/comm" %% pid) as f:
+            return f.read().startswith("sshd")
+    except OSError:
+        return False
+'''
+
+
+def test_dead_host_is_reset_with_reset_cmd_and_the_run_resumes(tmp_path: Path,
+                                                                sshd: SshdInfo) -> None:
+    pidfile = tmp_path / "agent.pid"
+    cases = _cases_dir(tmp_path, {
+        "perf/zz_hang_host.py": HANG_HOST_CASE % {"pidfile": str(pidfile),
+                                                   "master": sshd.proc.pid},
+        "perf/zzz_after.py": SLEEP_CASE % {"secs": 0, "timeout": 30},
+    })
+    # The "power cycle": kill what ran on the dead box and bring its sshd back.
+    reset = tmp_path / "reset.sh"
+    reset.write_text("#!/bin/sh\n"
+                     f"kill -9 \"$(cat {pidfile})\" 2>/dev/null\n"
+                     f"echo reset >> {tmp_path / 'resets'}\n"
+                     f"exec /usr/sbin/sshd -f {sshd.dir / 'sshd_config'}\n")
+    reset.chmod(0o755)
+    hosts = _hosts(tmp_path, sshd, extra=f"    reset_cmd: [{str(reset)!r}]\n")
+    before = _workdirs()
+    try:
+        proc = subprocess.run(_argv(tmp_path, hosts, cases), capture_output=True, text=True,
+                              timeout=600)
+        assert (tmp_path / "resets").read_text().count("reset") == 1, proc.stderr
+        data = _results(tmp_path)
+        got = _by_case(data)
+        ids = [c["case"] for c in data["hosts"][0]["cases"]]
+        assert len(ids) == len(set(ids)), ids
+        dead = got["perf/zz_hang_host"]
+        assert dead["state"] == "error" and "kernel-dead" in dead["reason"], dead
+        # Cases before the death kept their results; the one after ran on the reset host.
+        for cid in ("dynptr/from_mem", "kfunc/task_acquire", "perf/zzz_after",
+                    "xdp_frags/frags_test_run"):
+            assert got[cid]["state"] == "pass", got[cid]
+        assert proc.returncode == 2, proc.stderr
+        assert _workdirs() == before, "a work directory survived the reset"
+    finally:
+        pid = sshd.dir / "sshd.pid"
+        if pid.exists():
+            try:
+                os.kill(int(pid.read_text()), signal.SIGTERM)
+            except (ValueError, ProcessLookupError):
+                pass
+
+
+STUCK_CASE = '''"""Test-only: a check that its own SIGALRM timeout cannot end (as if stuck in the kernel)."""
+import signal
+import time
+
+CASE = {"description": "blocks SIGALRM and sleeps", "build": False, "timeout": 2}
+
+
+def run(t):
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+    time.sleep(300)
+'''
+
+
+def test_stuck_case_on_a_live_host_is_a_hang_not_a_dead_kernel(tmp_path: Path,
+                                                                 sshd: SshdInfo) -> None:
+    # Short case timeouts only: the watchdog waits for the longest one plus the grace.
+    cases = _cases_dir(tmp_path, {"perf/zz_stuck.py": STUCK_CASE,
+                                  "perf/zzz_after.py": SLEEP_CASE % {"secs": 0, "timeout": 5}},
+                       real=())
+    before = _workdirs()
+    t0 = time.monotonic()
+    proc = subprocess.run(_argv(tmp_path, _hosts(tmp_path, sshd), cases, "--watchdog-grace", "5"),
+                          capture_output=True, text=True, timeout=300)
+    assert time.monotonic() - t0 < 60, "the watchdog did not end the stuck case"
+    assert proc.returncode == 1, proc.stderr
+    got = _by_case(_results(tmp_path))
+    stuck = got["perf/zz_stuck"]
+    assert stuck["state"] == "fail" and "hung" in stuck["reason"], stuck
+    assert "kernel-dead" not in stuck["reason"]
+    # The agent was killed and restarted after the stuck case: the rest still ran.
+    assert got["perf/zzz_after"]["state"] == "pass", got["perf/zzz_after"]
+    assert _workdirs() == before
+    ps = subprocess.run(["pgrep", "-f", "agent.pyz run"], capture_output=True, text=True)
+    assert not [p for p in ps.stdout.split() if _cmd_has(p, "zz_stuck")]
+
+
+def _cmd_has(pid: str, needle: str) -> bool:
+    try:
+        return needle in Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return False
