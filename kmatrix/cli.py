@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from kmatrix import __version__
 from kmatrix.errors import (
@@ -48,6 +48,16 @@ def _cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "kmatrix"
+
+
+def _health_rules(path: Optional[str]) -> Any:
+    from kmatrix import detectors
+
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise InputError(path, None, "health-rules", "no such file")
+    return detectors.load_rules(path)
 
 
 def _seconds(text: str) -> float:
@@ -115,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--watchdog-grace", type=_seconds, default=60.0, metavar="S",
                    help="after a case's own timeout, wait S more seconds for any agent output "
                         "before checking whether the host is alive (hung case vs dead kernel)")
+    r.add_argument("--health-rules", default=None, metavar="FILE",
+                   help="dmesg/console deny and allow lists and taint allow-list (YAML, see "
+                        "kmatrix/data/health.yaml); default: the shipped rules")
     r.add_argument("--trust-on-first-use", action="store_true",
                    help="accept and record unknown host keys (never a changed one)")
     r.add_argument("--cases-dir", default=None, help="case catalogue (default: bpf_cases/ of the checkout)")
@@ -194,7 +207,8 @@ def cmd_run(a: argparse.Namespace) -> int:
                       run_id=run_id, pattern=a.pattern, shard=a.shard,
                       rerun_failures=max(0, a.rerun_failures),
                       trust_on_first_use=a.trust_on_first_use,
-                      watchdog_grace=a.watchdog_grace)
+                      watchdog_grace=a.watchdog_grace,
+                      health_rules=_health_rules(a.health_rules))
     progress = Progress(quiet=a.quiet)
     progress.host("kmatrix", f"run {run_id}: {len(hosts)} host(s), {len(chosen)} case(s), "
                   f"suite {suite.name}, output {out}")

@@ -6,10 +6,15 @@ after). Everything here is tested against golden samples in tests/data/golden/.
 
 Matching works on the *message* of a line: syslog priority (``<4>``), raw
 /dev/kmsg headers (``4,123,456,-;``), printk timestamps (``[   12.345678]``),
-caller ids (``[  T123]``), ``dmesg -T`` dates and ``... kernel:`` syslog
-prefixes are stripped first, and every built-in pattern is anchored at the start
-of the message. That anchoring is what keeps ``Spectre V2 : WARNING: ...`` or a
-BPF program called ``handle_BUG`` from counting as splats.
+caller ids (``[  T123]``), ``dmesg -T``/``-x``/ISO dates and ``... kernel:``
+syslog prefixes are stripped first, and every built-in pattern is anchored at the
+start of the message. That anchoring is what keeps ``Spectre V2 : WARNING: ...``
+or a BPF program called ``handle_BUG`` from counting as splats. Records whose
+prefix says they came from user space (syslog facility other than kern) are
+never splats, whatever they say.
+
+Serial consoles mix kernel and user output: once a few lines there carry a
+printk timestamp, lines without one are user output, shown in excerpts only.
 """
 
 from __future__ import annotations
@@ -59,7 +64,10 @@ _BUILTIN_DENY: tuple[tuple[str, str, bool], ...] = (
     ("bug", r"^BUG: ", False),
     ("rcu_stall", r"^(?:rcu: )?INFO: rcu_\w+ (?:self-)?detected (?:expedited )?stalls?\b", False),
     ("hung_task", r"^INFO: task \S.* blocked for more than \d+ seconds", False),
-    ("warning", r"^WARNING: (?:CPU: \d+ PID: \d+|at \S+:\d+)", False),
+    # __warn(): "WARNING: CPU: 1 PID: 2 at f.c:3 fn" until 6.18, "WARNING: f.c:3 at
+    # fn, CPU#1: comm/2" (or "WARNING: at fn, CPU#1: ...") since 6.19, and
+    # "WARNING: at f.c:3 fn()" on 2.6/3.x kernels.
+    ("warning", r"^WARNING: (?:CPU: \d+ PID: \d+|at \S+:\d+|(?:\S+:\d+ )?at \S+, CPU#\d+: )", False),
     # lockdep and RCU-lockdep reports
     ("warning", r"^WARNING: (?:possible (?:circular|recursive|irq)|suspicious RCU usage"
                 r"|inconsistent lock state|bad unlock balance|held lock freed"
@@ -69,6 +77,14 @@ _BUILTIN_DENY: tuple[tuple[str, str, bool], ...] = (
     ("warning", r"^\S+: page allocation failure: order:\d+", False),
 )
 
+# (kind of the finding just reported, kind of a header that follows within
+# FOLD_WINDOW lines): the second header belongs to the same splat. x86 prints
+# "BUG: kernel NULL pointer dereference" then "Oops: 0002 [#1]"; arm64 "Unable to
+# handle ..." then "Internal error: Oops"; BUG() prints "kernel BUG at f.c:1!"
+# then its trap's "Oops: invalid opcode" / "Internal error: Oops - BUG"; an x86
+# GPF under KASAN adds "KASAN: null-ptr-deref in range ..." after its header.
+_FOLDS = frozenset({("oops", "oops"), ("bug", "oops"), ("oops", "kasan")})
+
 # A stack dump nobody announced with a known header is still reported (as a
 # warning): something in the kernel thought it worth a backtrace.
 _CALL_TRACE = re.compile(r"^Call [Tt]race:")
@@ -76,14 +92,23 @@ _CPU_HEADER = re.compile(r"^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: ")
 _END_MARKER = re.compile(r"^---\[ end (?:trace|Kernel panic)")
 
 _PREFIX = re.compile(
-    r"^(?:\s*<\d{1,3}>)?"  # syslog priority
-    r"(?:\d+,\d+,\d+,[^;]{0,20};)?"  # raw /dev/kmsg record header
-    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ kernel: )?"  # syslog file
+    r"^(?:\s*<(?P<pri>\d{1,3})>)?"  # syslog priority (dmesg -r): facility*8 + level
+    r"(?:(?P<kpri>\d+),\d+,\d+,[^;]{0,20};)?"  # raw /dev/kmsg record header
+    r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ kernel: )?"  # syslog, journalctl
+    r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+    r" (?:\S+ kernel: )?)?"  # dmesg --time-format=iso, journalctl -o short-iso
+    r"(?:(?P<fac>[a-z0-9]+) *:(?:emerg|alert|crit|err|warn|notice|info|debug) *: )?"  # dmesg -x
     r"(?:\s*\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\])?"  # dmesg -T
     r"(?:\s*\[\s*\d+\.\d+\])?"  # printk time
     r"(?:\s*\[\s*[TC]\d+\])?"  # CONFIG_PRINTK_CALLER
 )
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ANSI = re.compile(
+    r"\x1b\[[0-9;?<=>]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|\x1b\][^\x07\x1b]{0,200}(?:\x07|\x1b\\)"  # OSC: terminal titles
+    r"|\x1b[()][A-Z0-9]|\x1b[=>78cDEHM]"  # charset and other short escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f]"  # other control characters, CR included
+)
+_PRINTK_TIME = re.compile(r"\[\s*\d+\.\d{6}\]")
 
 # /proc/sys/kernel/tainted bits (Documentation/admin-guide/tainted-kernels.rst).
 TAINT_FLAGS: dict[int, tuple[str, str]] = {
@@ -137,6 +162,7 @@ class HealthRules:
     deny: list[DenyRule] = field(default_factory=list)
     allow: list[AllowRule] = field(default_factory=list)
     taint_allow: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TAINT_ALLOW))
+    stack_dumps: bool = True  # report a "Call Trace:" no known header announced
 
 
 @dataclass
@@ -176,7 +202,8 @@ def load_rules(path: Path | str | None) -> HealthRules:
     """Rules from a YAML file, on top of the built-in defaults unless `defaults: false`.
 
     ```yaml
-    defaults: true                      # keep the built-in deny list and taint allow-list
+    defaults: true                      # keep the built-in deny list, taint allow-list
+                                        # and the report of unannounced stack dumps
     deny:
       - {pattern: '^bpf_testmod: .* failed', kind: bug}
     allow:
@@ -193,7 +220,7 @@ def load_rules(path: Path | str | None) -> HealthRules:
     file = str(path)
     doc = yamlpos.load(path)
     if doc is None:
-        raise InputError(file, None, "file", "empty; expected a mapping with deny/allow lists")
+        raise InputError(file, 1, "file", "empty; expected a mapping with deny/allow lists")
     if not isinstance(doc, dict):
         raise InputError(file, getattr(doc, "line", 1), "file",
                          "expected a mapping with deny/allow lists")
@@ -205,7 +232,8 @@ def load_rules(path: Path | str | None) -> HealthRules:
     if not isinstance(use_defaults, bool):
         raise InputError(file, _line(doc, "defaults"), "defaults", "must be true or false")
     rules = HealthRules(deny=builtin_deny() if use_defaults else [],
-                        taint_allow=dict(DEFAULT_TAINT_ALLOW) if use_defaults else {})
+                        taint_allow=dict(DEFAULT_TAINT_ALLOW) if use_defaults else {},
+                        stack_dumps=use_defaults)
     for i, entry in enumerate(_seq(doc, "deny", file)):
         where = f"deny[{i}]"
         _check_keys(entry, where, file, _list_line(doc, "deny", i),
@@ -226,11 +254,15 @@ def load_rules(path: Path | str | None) -> HealthRules:
             raise InputError(file, _line(entry, "link"), f"{where}.link",
                              f"must be an http(s) URL, got {link!r}")
         kind = _kind(entry, where, file) if "kind" in entry else None
+        if kind == "panic":
+            raise InputError(file, _line(entry, "kind"), f"{where}.kind",
+                             "a panic is never allowed: the kernel is gone")
+        regex = _regex(entry, where, file)
         match = entry.get("match", "message")
         if match not in ("message", "excerpt"):
             raise InputError(file, _line(entry, "match"), f"{where}.match",
                              f"must be 'message' or 'excerpt', got {match!r}")
-        rules.allow.append(AllowRule(_regex(entry, where, file), reason, link, kind, match,
+        rules.allow.append(AllowRule(regex, reason, link, kind, match,
                                      f"{file}:{_line(entry, 'pattern')}"))
     if "taint_allow" in doc:
         ta = doc["taint_allow"]
@@ -301,10 +333,16 @@ def _kind(entry: dict[str, Any], where: str, file: str) -> str:
 def _regex(entry: dict[str, Any], where: str, file: str) -> re.Pattern[str]:
     pat = _text(entry, "pattern", where, file)
     try:
-        return re.compile(pat)
+        regex = re.compile(pat)
     except re.error as e:
         raise InputError(file, _line(entry, "pattern"), f"{where}.pattern",
                          f"bad regex: {e}") from None
+    if regex.search(""):
+        # e.g. '.*' or 'foo|': an allow entry would hide every splat, a deny
+        # entry would flag every line
+        raise InputError(file, _line(entry, "pattern"), f"{where}.pattern",
+                         f"{pat!r} matches an empty line, so it would match everything")
+    return regex
 
 
 # -- scanning -------------------------------------------------------------------
@@ -312,73 +350,122 @@ def _regex(entry: dict[str, Any], where: str, file: str) -> re.Pattern[str]:
 
 def message(line: str) -> str:
     """A log line without control characters, priority, timestamps and leading blanks."""
+    return _split(line)[0]
+
+
+def _split(line: str) -> tuple[str, bool]:
+    """(message, from_user): from_user when the prefix names a non-kernel facility."""
     clean = _ANSI.sub("", line[:MAX_LINE])
     m = _PREFIX.match(clean)
-    return clean[m.end():].strip() if m else clean.strip()
+    pri = m.group("pri") or m.group("kpri")
+    fac = m.group("fac")
+    from_user = (pri is not None and int(pri) >= 8) or (fac is not None and fac != "kern")
+    return clean[m.end():].strip(), from_user
 
 
-def scan_lines(lines: Iterable[Any], rules: Optional[HealthRules] = None) -> list[Finding]:
-    """Every finding in `lines`, allowed ones included (with `allowed` set)."""
+def _console_line(line: str) -> str:
+    """The kernel part of a serial-console line.
+
+    A carriage return starts the line over (progress bars, shell redraws), and
+    printk does not start a new line after a login prompt or a half-written user
+    line, so the text from the printk timestamp on is what the kernel said.
+    """
+    segs = [_ANSI.sub("", x) for x in line[:MAX_LINE].split("\r")]
+    segs = [x for x in segs if x.strip()]
+    if not segs:
+        return ""
+    pick = next((x for x in reversed(segs) if _PRINTK_TIME.search(x)), segs[-1])
+    m = _PRINTK_TIME.search(pick)
+    return pick[m.start():] if m else pick
+
+
+def scan_lines(lines: Iterable[Any], rules: Optional[HealthRules] = None, *,
+               console: bool = False) -> list[Finding]:
+    """Every finding in `lines`, allowed ones included (with `allowed` set).
+
+    `console`: the lines come from a serial console (see _console_line), where
+    user output without a printk timestamp is ignored once the kernel's lines
+    are seen to carry one.
+    """
     rules = rules if rules is not None else default_rules()
     raw: list[str] = []
     for item in lines:
         text = item if isinstance(item, str) else str(item)
         # A dmesg item may hold several lines; count each one.
         raw.extend(x.rstrip("\r") for x in text.split("\n"))
-    msgs = [message(x) for x in raw]
-    findings: list[Finding] = []
-    rule_of: list[DenyRule] = []  # parallel to findings, for folding
+    kernel = [_console_line(x) for x in raw] if console else raw
+    split = [_split(x) for x in kernel]
+    msgs = ["" if user else msg for msg, user in split]
+    if console:
+        stamped = [bool(_PRINTK_TIME.match(x)) for x in kernel]
+        if sum(stamped) >= 3:
+            msgs = [m if ok else "" for m, ok in zip(msgs, stamped)]
+    # First the headlines: (kind, line index matched, headline index, fatal, rule).
+    heads: list[tuple[str, int, int, bool, str]] = []
     for i, msg in enumerate(msgs):
         if not msg:
             continue
         hit = next((r for r in rules.deny if r.regex.search(msg)), None)
         if hit is not None:
-            last = findings[-1] if findings else None
-            # One splat often has two headers (x86 "BUG: kernel NULL pointer
-            # dereference" then "Oops: 0002 [#1]"; arm64 "Unable to handle ..."
-            # then "Internal error: Oops"): report it once.
-            if (last is not None and last.kind == hit.kind and rule_of[-1] is not hit
-                    and i + 1 - last.line_no <= FOLD_WINDOW):
+            last = heads[-1] if heads else None
+            # One splat often prints two headers: report it once (see _FOLDS).
+            if (last is not None and (last[0], hit.kind) in _FOLDS and last[4]
+                    and last[4] != hit.regex.pattern and i - last[2] <= FOLD_WINDOW):
                 continue
-            findings.append(_finding(hit.kind, i, raw, msgs, hit.fatal, hit.regex.pattern))
-            rule_of.append(hit)
-        elif _CALL_TRACE.match(msg) and not any(
-                0 <= i + 1 - f.line_no <= OWNER_WINDOW for f in findings):
-            findings.append(_orphan_trace(i, raw, msgs))
-            rule_of.append(DenyRule("warning", _CALL_TRACE, False))
-    for f in findings:
+            heads.append((hit.kind, i, i, hit.fatal, hit.regex.pattern))
+        elif (rules.stack_dumps and _CALL_TRACE.match(msg)
+              and not any(0 <= i - h[2] <= OWNER_WINDOW for h in heads)):
+            # rule "": nothing folds into an unannounced stack dump
+            heads.append(("warning", i, _orphan_head(i, msgs), False, ""))
+    # Then the excerpts: each one stops before the next finding's headline.
+    findings = []
+    for n, (kind, i, h, fatal, rule) in enumerate(heads):
+        stop = heads[n + 1][2] if n + 1 < len(heads) else len(raw)
+        f = _finding(kind, i, raw, msgs, fatal, rule, head=h, stop=max(stop, i + 1))
         f.allowed = _allowed_by(f, rules)
+        findings.append(f)
     return findings
 
 
 def _finding(kind: str, i: int, raw: list[str], msgs: list[str], fatal: bool,
-             rule: str, head: Optional[int] = None) -> Finding:
-    start = max(0, (i if head is None else head) - BEFORE)
-    end = min(len(raw), i + 1 + AFTER)
-    for j in range(i + 1, min(len(raw), i + 1 + MAX_AFTER)):
+             rule: str, head: Optional[int] = None, stop: Optional[int] = None) -> Finding:
+    h = i if head is None else head  # the headline; i is where matching happened
+    stop = len(raw) if stop is None else stop
+    start = max(0, h - BEFORE)
+    # Context before the headline stops at the previous splat's end marker.
+    for j in range(h - 1, start - 1, -1):
+        if _END_MARKER.match(msgs[j]):
+            start = j + 1
+            break
+    end = min(stop, i + 1 + AFTER)
+    for j in range(i + 1, min(stop, i + 1 + MAX_AFTER)):
         if _END_MARKER.match(msgs[j]):
             end = j + 1
             break
-    # Trim blank lines at both ends; keep the headline inside.
-    while start < i and not msgs[start]:
+    # Trim blank (or user-output) lines at both ends; keep the headline inside.
+    while start < h and not msgs[start]:
         start += 1
     while end > i + 1 and not msgs[end - 1]:
         end -= 1
-    excerpt = "\n".join(_ANSI.sub("", x)[:MAX_EXCERPT_LINE] for x in raw[start:end])
-    line_no = (i if head is None else head) + 1
-    return Finding(kind=kind, line_no=line_no, excerpt=excerpt, fatal=fatal,
-                   message=msgs[line_no - 1][:MAX_EXCERPT_LINE], excerpt_start=start + 1,
+    excerpt = "\n".join(_display(x) for x in raw[start:end])
+    return Finding(kind=kind, line_no=h + 1, excerpt=excerpt, fatal=fatal,
+                   message=msgs[h][:MAX_EXCERPT_LINE], excerpt_start=start + 1,
                    rule=rule)
 
 
-def _orphan_trace(i: int, raw: list[str], msgs: list[str]) -> Finding:
-    # The line before "CPU: N PID: N Comm: ..." says what dumped the stack.
-    head = i
+def _display(line: str) -> str:
+    """A line as a terminal showed it: a carriage return starts it over."""
+    segs = [_ANSI.sub("", x) for x in line[:MAX_LINE].split("\r")]
+    return next((x for x in reversed(segs) if x.strip()), "")[:MAX_EXCERPT_LINE]
+
+
+def _orphan_head(i: int, msgs: list[str]) -> int:
+    """Headline of a stack dump at line i: the line before "CPU: N PID: N Comm: ..."
+    says what dumped the stack."""
     for j in range(i - 1, max(-1, i - 10), -1):
         if _CPU_HEADER.match(msgs[j]):
-            head = j - 1 if j > 0 and msgs[j - 1] else j
-            break
-    return _finding("warning", i, raw, msgs, False, "", head=head)
+            return j - 1 if j > 0 and msgs[j - 1] else j
+    return i
 
 
 def _allowed_by(f: Finding, rules: HealthRules) -> Optional[str]:
@@ -403,7 +490,7 @@ def scan_console(text: str, rules: Optional[HealthRules] = None) -> list[Finding
     """Splats on a guest's serial console (kernel and user output mixed)."""
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8", "replace")
-    return [f for f in scan_lines(text.split("\n"), rules) if f.allowed is None]
+    return [f for f in scan_lines(text.split("\n"), rules, console=True) if f.allowed is None]
 
 
 def summarize(findings: Sequence[Finding], limit: int = 3) -> str:
@@ -440,17 +527,28 @@ def describe_taint(letters: Iterable[str]) -> str:
     return ", ".join(out)
 
 
-def new_taint(before: Optional[int], after: Optional[int],
-              allow: Optional[dict[str, str]] = None) -> list[str]:
+def new_taint(before: Any, after: Any, allow: Optional[dict[str, str]] = None) -> list[str]:
     """Taint letters set in `after` but not in `before` and not on the allow-list.
 
-    An unreadable mask (None) on either side gives [] since nothing can be said.
+    An unreadable mask on either side (None, or anything that is not a
+    non-negative integer: the agent's output is data, not trusted) gives [],
+    since nothing can be said.
     """
-    if before is None or after is None:
+    old, new = _mask(before), _mask(after)
+    if old is None or new is None:
         return []
     allow = DEFAULT_TAINT_ALLOW if allow is None else allow
-    gained = after & ~before
-    return [x for x in taint_bits(gained) if x not in allow]
+    return [x for x in taint_bits(new & ~old) if x not in allow]
+
+
+def _mask(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,20}", value.strip()):
+        value = int(value.strip())  # the file's own text form
+    return value if isinstance(value, int) and 0 <= value < 1 << 64 else None
 
 
 # -- timeouts -------------------------------------------------------------------

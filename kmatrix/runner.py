@@ -51,6 +51,7 @@ class RunOptions:
     trust_on_first_use: bool = False
     reconnect_attempts: int = 3
     watchdog_grace: float = 60.0  # silence past the longest case timeout before probing the host
+    health_rules: Any = None  # kmatrix.detectors.HealthRules; None = the shipped defaults
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -489,14 +490,14 @@ class HostRun:
 
     def _host_died(self, why: str) -> None:
         """The kernel (or the guest) is gone: record it, then reboot/reset and resume."""
-        console = ""
+        console, headline = "", ""
         if self.guest is not None:
-            console = self._console_verdict()
+            console, headline = self._console_verdict()
         cid = self._current
         if cid and cid not in self._done:
             cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.ERROR,
                             reason=f"kernel-dead: {why} while this case ran"
-                                   + (f"; console: {console.splitlines()[0]}" if console else ""),
+                                   + (f"; console: {headline}" if headline else ""),
                             output=console)
             self._record(self._apply(cr))
         self.recoveries += 1
@@ -507,16 +508,18 @@ class HostRun:
                         case=c.id, family=c.family, state=results.ERROR,
                         reason=f"not run: {why} and the host could not be brought back")))
 
-    def _console_verdict(self) -> str:
-        """Panic/oops lines from the guest's serial console since the last boot."""
+    def _console_verdict(self) -> tuple[str, str]:
+        """(excerpts, one-line summary) of splats on the guest's console since its last boot."""
         try:
             from kmatrix import detectors
 
-            text = self.guest.serial_log.read_text(errors="replace")
-            findings = detectors.scan_console(text[self._console_offset:])
-            return "\n".join(f"{f.kind}: {f.excerpt}" for f in findings)[:20000]
+            # The offset is in bytes: slice before decoding (consoles write CRLF).
+            data = self.guest.serial_log.read_bytes()[self._console_offset:]
+            findings = detectors.scan_console(data, self.opts.health_rules)
+            text = "\n\n".join(f"{f.kind}: {f.excerpt}" for f in findings)[:20000]
+            return text, detectors.summarize(findings)
         except Exception:
-            return self.guest.console_tail(40) if self.guest is not None else ""
+            return (self.guest.console_tail(40) if self.guest is not None else ""), ""
 
     def _restart_host(self, why: str) -> bool:
         """Reboot a lab guest or run a real host's reset_cmd, then reconnect and re-upload."""
@@ -605,7 +608,7 @@ class HostRun:
             dmesg=[_s(x) for x in ev.get("dmesg") or [] if isinstance(x, str)][:200],
             output=_s(ev.get("output"))[-20000:],
         )
-        judge_health(cr)
+        judge_health(cr, self.opts.health_rules)
         cr = self._apply(cr)
         self._record(cr)
         done = len(self.result.cases)
@@ -702,8 +705,9 @@ def judge_health(cr: CaseResult, rules: Any = None) -> None:
     rules = rules or detectors.default_rules()
     problems: list[str] = []
     taint = cr.details.get("taint")
-    if isinstance(taint, dict) and _num(taint.get("before")) and _num(taint.get("after")):
-        gained = detectors.new_taint(int(taint["before"]), int(taint["after"]), rules.taint_allow)
+    if isinstance(taint, dict):
+        # new_taint vets the values itself: the agent's JSON may hold anything.
+        gained = detectors.new_taint(taint.get("before"), taint.get("after"), rules.taint_allow)
         if gained:
             problems.append("the kernel became tainted during the case: "
                             + detectors.describe_taint(gained))

@@ -46,6 +46,12 @@ class KmsgWatch(object):
                 break
             text = rec.decode("utf-8", "replace")
             head, _, body = text.partition(";")
+            try:
+                # Facility >= 1 (priority >= 8): written by user space, not a kernel splat.
+                if head and int(head.split(",")[0]) >> 3:
+                    continue
+            except ValueError:
+                pass
             # Continuation lines (" KEY=value") carry device metadata: drop them.
             msg = body.split("\n", 1)[0]
             lines.append(msg if head else text.rstrip("\n"))

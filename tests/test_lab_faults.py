@@ -1,0 +1,136 @@
+"""Faults in real QEMU lab guests: a kernel panic mid-run, and Ctrl-C at the controller.
+
+Uses the default inventory's lab-x86_64-trixie host (image cached in the user's
+cache, built on first use) with a small catalogue of one real case and test-only
+checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.lab,
+              pytest.mark.skipif(os.geteuid() != 0, reason="the lab builder needs root")]
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "lab-x86_64-trixie"
+
+PANIC_CASE = '''"""Test-only: panics the guest kernel through sysrq."""
+CASE = {"description": "sysrq-c", "build": False, "timeout": 120}
+
+
+def run(t):
+    with open("/proc/sys/kernel/sysrq", "w") as f:
+        f.write("1")
+    with open("/proc/sysrq-trigger", "w") as f:
+        f.write("c")
+'''
+
+SLEEP_CASE = '''"""Test-only: sleeps."""
+import time
+
+CASE = {"description": "sleeps", "build": False, "timeout": 300}
+
+
+def run(t):
+    time.sleep(%d)
+'''
+
+
+def _cases(tmp: Path, extra: dict[str, str]) -> Path:
+    d = tmp / "cases"
+    (d / "dynptr").mkdir(parents=True)
+    for suffix in (".bpf.c", ".py"):
+        shutil.copy(ROOT / "bpf_cases" / "dynptr" / f"from_mem{suffix}", d / "dynptr")
+    for rel, text in extra.items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(text)
+    return d
+
+
+def _argv(tmp: Path, cases: Path) -> list[str]:
+    return [sys.executable, "-m", "kmatrix", "run", "--hosts", str(ROOT / "hosts.yaml"),
+            "--host", HOST, "--cases-dir", str(cases), "--output", str(tmp / "out"),
+            "--run-id", "f"]
+
+
+def _results(tmp: Path) -> dict:
+    return json.loads((tmp / "out" / "f" / "results.json").read_text())
+
+
+def _qemus_for(tmp: Path) -> list[str]:
+    """PIDs of QEMU processes whose serial log lives under this test's results."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "qemu-system" in cmd and str(tmp) in cmd:
+                out.append(p.name)
+    return out
+
+
+def test_panic_is_kernel_dead_with_console_then_guest_reboots_and_run_resumes(
+        tmp_path: Path) -> None:
+    cases = _cases(tmp_path, {"perf/zz_panic.py": PANIC_CASE, "perf/zzz_after.py": SLEEP_CASE % 0})
+    proc = subprocess.run(_argv(tmp_path, cases), capture_output=True, text=True, timeout=1800,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    data = _results(tmp_path)
+    (h,) = data["hosts"]
+    got = {c["case"]: c for c in h["cases"]}
+    dead = got["perf/zz_panic"]
+    assert dead["state"] == "error" and "kernel-dead" in dead["reason"], (dead, proc.stderr)
+    assert "Kernel panic" in dead["output"] or "sysrq" in dead["output"].lower(), dead
+    # The guest was rebooted and the remaining case ran there; nothing ran twice.
+    assert got["perf/zzz_after"]["state"] == "pass", got["perf/zzz_after"]
+    assert got["dynptr/from_mem"]["state"] == "pass"
+    assert len(h["cases"]) == 3
+    assert proc.returncode == 2, proc.stderr
+    # The serial console is kept with the results and shows the panic.
+    logs = list((tmp_path / "out" / "f").rglob("*serial*.log")) + \
+        list((tmp_path / "out" / "f").rglob("console*.log"))
+    assert logs and any("Kernel panic" in p.read_text(errors="replace") for p in logs), logs
+    assert _qemus_for(tmp_path) == []
+
+
+def test_ctrl_c_stops_the_guest_and_writes_partial_results(tmp_path: Path) -> None:
+    cases = _cases(tmp_path, {"perf/zz_sleep.py": SLEEP_CASE % 600})
+    proc = subprocess.Popen(_argv(tmp_path, cases), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        t0 = time.monotonic()
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() - t0 < 1200, "the first case never finished"
+            try:
+                if any(h["cases"] for h in _results(tmp_path)["hosts"]):
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.5)
+        assert _qemus_for(tmp_path), "no guest running mid-run"
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    data = _results(tmp_path)
+    assert data["incomplete"] is True
+    (h,) = data["hosts"]
+    assert [c["case"] for c in h["cases"]] == ["dynptr/from_mem"]
+    assert (tmp_path / "out" / "f" / "x86_64" / "junit.xml").is_file()
+    assert _qemus_for(tmp_path) == [], "the guest outlived the controller"
