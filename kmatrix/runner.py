@@ -130,6 +130,7 @@ class HostRun:
         self._current: Optional[str] = None  # case the agent said it started
         self._agent_pid = 0
         self._by_id: dict[str, Case] = {}
+        self._wanted: list[str] = []
         self._remote_bundle = ""
         self._bundle_path: Optional[Path] = None
         self._console_offset = 0
@@ -363,6 +364,7 @@ class HostRun:
         self._by_id = by_id
         self._remote_bundle = remote_bundle
         wanted = list(only or by_id)
+        self._wanted = wanted
         total = len(self.cases)
         # The agent's own SIGALRM ends a slow check; this watchdog is for a check stuck
         # where signals cannot reach it (in the kernel) or a host that went silent.
@@ -489,19 +491,26 @@ class HostRun:
         return False
 
     def _host_died(self, why: str) -> None:
-        """The kernel (or the guest) is gone: record it, then reboot/reset and resume."""
-        console, headline = "", ""
+        """The kernel (or the guest) is gone: reboot/reset, then blame the case that ran."""
+        console, headline = ("", "")
         if self.guest is not None:
             console, headline = self._console_verdict()
-        cid = self._current
-        if cid and cid not in self._done:
+        self.recoveries += 1
+        # Restarting first lets us read the old journal (when the disk kept it): it
+        # may hold results the dead connection never delivered, and the last start.
+        restarted = self.recoveries <= 3 and self._restart_host(why)
+        # The agent runs the plan in order, so without a start event the culprit is
+        # the first case that has no result yet.
+        cid = self._current if self._current not in self._done else None
+        cid = cid or next((c for c in self._wanted if c not in self._done), None)
+        if cid:
             cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.ERROR,
                             reason=f"kernel-dead: {why} while this case ran"
                                    + (f"; console: {headline}" if headline else ""),
                             output=console)
             self._record(self._apply(cr))
-        self.recoveries += 1
-        if self.recoveries > 3 or not self._restart_host(why):
+        self._current = None
+        if not restarted:
             for c in self._by_id.values():
                 if c.id not in self._done:
                     self._record(self._apply(CaseResult(
@@ -564,8 +573,12 @@ class HostRun:
         facts = self._preflight()
         self.workdir = facts.get("workdir")
         if "/kmatrix." in old and old != self.workdir:
-            # A reset that kept /tmp (no reboot, or a persistent /tmp) keeps our old
-            # work directory: it is ours, so it goes now, not into "leftovers".
+            # A reset that kept /tmp keeps our old work directory: recover what its
+            # journal finished, then remove it (it is ours, not a "leftover").
+            res = self.transport.run(["cat", "--", f"{old}/journal.jsonl"], timeout=60)
+            if res.returncode == 0:
+                for line in res.stdout.decode(errors="replace").splitlines():
+                    self._on_event(line, self._by_id, len(self.cases))
             self.transport.run(["rm", "-rf", "--", old], timeout=60)
         self.transport.put(self._bundle_path, f"{self.workdir}/agent.pyz", mode=0o600)
         self._remote_bundle = f"{self.workdir}/agent.pyz"

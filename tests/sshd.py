@@ -130,8 +130,8 @@ class SshdInfo:
                 pass
 
 
-def _config(d: Path, port: int, user: str) -> str:
-    return "\n".join([
+def _config(d: Path, port: int, user: str, env: Optional[dict[str, str]] = None) -> str:
+    return "\n".join([f"SetEnv {k}={v}" for k, v in sorted((env or {}).items())] + [
         f"Port {port}",
         "ListenAddress 127.0.0.1",
         f"HostKey {d / 'ssh_host_ed25519_key'}",
@@ -157,8 +157,12 @@ def _config(d: Path, port: int, user: str) -> str:
     ])
 
 
-def start_sshd(tmp_path: Path, *, timeout: float = 20.0, attempts: int = 5) -> SshdInfo:
-    """Start a real sshd for the current user; the caller must call ``stop()``."""
+def start_sshd(tmp_path: Path, *, timeout: float = 20.0, attempts: int = 5,
+               env: Optional[dict[str, str]] = None) -> SshdInfo:
+    """Start a real sshd for the current user; the caller must call ``stop()``.
+
+    `env` is set in every session (sshd's SetEnv), e.g. a private TMPDIR so a test
+    can see exactly which work directories its own runs left behind."""
     if not sshd_available():
         raise RuntimeError(f"{SSHD} or {SSH_KEYGEN} is not installed")
     # sshd refuses to start without its privilege separation directory.
@@ -180,7 +184,7 @@ def start_sshd(tmp_path: Path, *, timeout: float = 20.0, attempts: int = 5) -> S
     for _ in range(attempts):
         port = free_port()  # racy by nature: retried if someone else grabs it
         cfg = d / "sshd_config"
-        cfg.write_text(_config(d, port, user))
+        cfg.write_text(_config(d, port, user, env))
         log_path = d / f"sshd-{port}.log"
         with open(log_path, "wb") as logf:
             proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(cfg)], stdin=subprocess.DEVNULL,

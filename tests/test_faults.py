@@ -98,13 +98,22 @@ def _done_cases(tmp: Path) -> int:
         return 0
 
 
+_REMOTE_TMP: list[Path] = []
+
+
 def _workdirs() -> set[str]:
-    return {p.name for p in Path("/tmp").glob("kmatrix.*")}
+    """Work directories under the target sessions' private TMPDIR (this test's only)."""
+    return {p.name for p in _REMOTE_TMP[-1].glob("kmatrix.*")}
 
 
 @pytest.fixture
 def sshd(tmp_path: Path):
-    info = start_sshd(tmp_path / "sshd")
+    # The sessions get a TMPDIR of their own: parallel tests cannot see each
+    # other's work directories, so "nothing left" is checked exactly.
+    remote_tmp = tmp_path / "remote-tmp"
+    remote_tmp.mkdir(mode=0o700)
+    _REMOTE_TMP.append(remote_tmp)
+    info = start_sshd(tmp_path / "sshd", env={"TMPDIR": str(remote_tmp)})
     yield info
     info.stop()
 
