@@ -214,7 +214,10 @@ def cmd_run(a: argparse.Namespace) -> int:
                   f"suite {suite.name}, output {out}")
     run = Run(hosts, chosen, suite, opts, progress)
     _install_signal_handlers(opts.stop)
-    result = run.execute()
+    try:
+        result = run.execute()
+    finally:
+        progress.close()  # stop the live display before the summary is printed
     for w in result.warnings:
         print(f"kmatrix: warning: {w}", file=sys.stderr)
     _print_summary(result, out)

@@ -1,36 +1,163 @@
-"""Live progress for a run: one line per event, prefixed with the host.
+"""Live progress for a run, one row per host.
 
-On a TTY the line carries running counts; in CI logs it is plain text. Thread-safe,
-because hosts run concurrently.
+On a terminal it is a rich live table: phase (boot, connect, build, run...),
+case N/M, the case that just finished, pass/fail/skip/other counts. Notable
+events (errors, failures, reconnects) also print above the table so they stay in
+the scrollback. When the stream is not a terminal, as in CI logs, every event is
+one plain line instead: ``  12.3s [host] message``.
+
+The runner calls ``host(name, message)`` and ``case(...)``; the phase is read
+from the message when the caller does not say it with ``phase(...)``.
+Thread-safe, because hosts run concurrently.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import threading
 import time
 from collections import Counter
-from typing import Optional, TextIO
+from dataclasses import dataclass, field
+from typing import Any, Optional, TextIO
+
+# Message prefix -> phase, for callers that only send text.
+_PHASES = (
+    ("ERROR", "error"),
+    ("connecting", "connect"),
+    ("booting", "boot"),
+    ("building image", "boot"),
+    ("guest up", "boot"),
+    ("kernel ", "preflight"),
+    ("fetching /sys/kernel/btf", "btf"),
+    ("building", "build"),
+    ("uploading", "upload"),
+    ("rerun", "rerun"),
+    ("connection lost", "reconnect"),
+    ("reconnect", "reconnect"),
+)
+_NOTABLE = ("ERROR", "connection lost", "reconnect", "left on the target", "reset_cmd",
+            "rebooting", "following the journal")
+_COUNTED = ("pass", "fail", "skip")
+_STYLE = {"pass": "green", "fail": "bold red", "skip": "dim", "xfail": "yellow",
+          "xpass": "magenta", "error": "bold magenta", "flaky": "cyan"}
+
+
+def phase_of(message: str) -> Optional[str]:
+    for prefix, phase in _PHASES:
+        if message.startswith(prefix):
+            return phase
+    return None
+
+
+@dataclass
+class HostState:
+    phase: str = "waiting"
+    done: int = 0
+    total: int = 0
+    last_case: str = ""
+    last_verdict: str = ""
+    message: str = ""
+    counts: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+
+def want_live(stream: TextIO) -> bool:
+    """A live table only on a real terminal; KMATRIX_PROGRESS=plain|live overrides."""
+    forced = os.environ.get("KMATRIX_PROGRESS", "").lower()
+    if forced in ("plain", "live"):
+        return forced == "live"
+    if os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 class Progress:
-    def __init__(self, stream: Optional[TextIO] = None, quiet: bool = False) -> None:
+    def __init__(self, stream: Optional[TextIO] = None, quiet: bool = False,
+                 live: Optional[bool] = None) -> None:
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self._lock = threading.Lock()
-        self._counts: dict[str, Counter[str]] = {}
+        self.live = (not quiet) and (want_live(self.stream) if live is None else live)
+        self._lock = threading.RLock()
+        self._hosts: dict[str, HostState] = {}
         self._t0 = time.monotonic()
+        self._drawn = 0  # lines of the table last drawn on a terminal
+        self._closed = False
 
+    # -- events ---------------------------------------------------------------
     def host(self, host: str, message: str) -> None:
+        with self._lock:
+            st = self._state(host)
+            phase = phase_of(message)
+            if phase:
+                st.phase = phase
+            st.message = message
+            if self.live:
+                if host != "kmatrix" and any(message.startswith(p) or p in message
+                                             for p in _NOTABLE):
+                    self._print(f"[{host}] {message}")
+                elif host == "kmatrix":
+                    self._print(message)
+                self._refresh()
+                return
         self._emit(f"[{host}] {message}")
 
-    def case(self, host: str, index: int, total: int, case_id: str, verdict: str, reason: str = "") -> None:
+    def phase(self, host: str, phase: str, total: Optional[int] = None) -> None:
+        """Explicit phase change (e.g. "run" with the number of cases)."""
         with self._lock:
-            c = self._counts.setdefault(host, Counter())
-            c[verdict] += 1
-            counts = " ".join(f"{k}={v}" for k, v in sorted(c.items()))
-        tail = f" - {reason}" if reason and verdict != "pass" else ""
+            st = self._state(host)
+            st.phase = phase
+            if total is not None:
+                st.total = total
+            if self.live:
+                self._refresh()
+                return
+        self._emit(f"[{host}] {phase}" + (f" ({total} case(s))" if total is not None else ""))
+
+    def case(self, host: str, index: int, total: int, case_id: str, verdict: str,
+             reason: str = "") -> None:
+        with self._lock:
+            st = self._state(host)
+            st.counts[verdict] += 1
+            st.done, st.total = index, total
+            st.last_case, st.last_verdict = case_id, verdict
+            st.phase = "done" if total and index >= total else "run"
+            counts = " ".join(f"{k}={v}" for k, v in sorted(st.counts.items()))
+            tail = f" - {reason}" if reason and verdict != "pass" else ""
+            if self.live:
+                if verdict in ("fail", "error"):
+                    self._print(f"[{host}] {case_id}: {verdict.upper()}{tail}")
+                self._refresh()
+                return
         self._emit(f"[{host}] case {index}/{total} {case_id}: {verdict.upper()}{tail}  ({counts})")
+
+    def snapshot(self) -> dict[str, HostState]:
+        with self._lock:
+            return {k: HostState(v.phase, v.done, v.total, v.last_case, v.last_verdict,
+                                 v.message, Counter(v.counts), v.started)
+                    for k, v in self._hosts.items()}
+
+    def close(self) -> None:
+        """Stop redrawing; the last table stays on screen with the cursor below it."""
+        with self._lock:
+            self._closed = True
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- output ---------------------------------------------------------------
+    def _state(self, host: str) -> HostState:
+        st = self._hosts.get(host)
+        if st is None:
+            st = self._hosts[host] = HostState()
+        return st
 
     def _emit(self, line: str) -> None:
         if self.quiet:
@@ -38,3 +165,64 @@ class Progress:
         stamp = f"{time.monotonic() - self._t0:7.1f}s"
         with self._lock:
             print(f"{stamp} {line}", file=self.stream, flush=True)
+
+    # The table is redrawn in place: move up over the last frame, clear, print the new one.
+    # Nothing is drawn after close(), so whatever the caller prints then is never overwritten.
+    def _print(self, text: str) -> None:
+        if self._closed:
+            return
+        stamp = f"{time.monotonic() - self._t0:7.1f}s "
+        self._draw(above=stamp + text)
+
+    def _refresh(self) -> None:
+        if self._closed or not [h for h in self._hosts if h != "kmatrix"]:
+            return
+        self._draw()
+
+    def _draw(self, above: str = "") -> None:
+        frame = self._render() if [h for h in self._hosts if h != "kmatrix"] else ""
+        out = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
+        if above:
+            out += above.replace("\n", " ") + "\n"
+        out += frame
+        self.stream.write(out)
+        self.stream.flush()
+        self._drawn = frame.count("\n")
+
+    def _width(self) -> int:
+        try:
+            return max(60, os.get_terminal_size(self.stream.fileno()).columns - 1)
+        except (AttributeError, OSError, ValueError):
+            return 119
+
+    def _render(self) -> str:
+        from rich.console import Console
+
+        buf = io.StringIO()
+        Console(file=buf, force_terminal=True, width=self._width(), soft_wrap=False).print(
+            self._table())
+        return buf.getvalue()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        t = Table(title=f"kmatrix  {time.monotonic() - self._t0:.0f}s", title_justify="left",
+                  expand=False)
+        for col in ("host", "phase", "cases", "pass", "fail", "skip", "other", "last"):
+            t.add_column(col, no_wrap=col != "last",
+                         justify="right" if col in _COUNTED + ("other", "cases") else "left")
+        for name, st in self._hosts.items():
+            if name == "kmatrix":
+                continue
+            other = sum(v for k, v in st.counts.items() if k not in _COUNTED)
+            cases = f"{st.done}/{st.total}" if st.total else "-"
+            last = (Text(f"{st.last_case} ", style="") + Text(st.last_verdict,
+                                                              style=_STYLE.get(st.last_verdict, ""))
+                    if st.last_case and st.phase in ("run", "done", "rerun") else Text(st.message))
+            phase_style = {"error": "bold red", "done": "green"}.get(st.phase, "cyan")
+            t.add_row(name, Text(st.phase, style=phase_style), cases,
+                      Text(str(st.counts["pass"]), style="green"),
+                      Text(str(st.counts["fail"]), style="red" if st.counts["fail"] else ""),
+                      str(st.counts["skip"]), str(other), last)
+        return t

@@ -176,7 +176,7 @@ class HostRun:
         if self.opts.trust_on_first_use and not host.trust_on_first_use:
             host = dataclasses.replace(host, trust_on_first_use=True)
         self.active_host = host
-        self.progress.host(host.name, f"connecting to {host.user}@{host.address}:{host.port}")
+        self.progress.host(host.name, f"connecting to {host.label}")
         self.transport = open_transport(host)
         self.transport.connect()
         self._phase("connect", t)
@@ -213,9 +213,11 @@ class HostRun:
         t = time.monotonic()
         bundle = self._bundle(to_run, objects, facts)
         remote_bundle = f"{self.workdir}/agent.pyz"
+        self.progress.phase(self.host.name, "upload")
         self.transport.put(bundle, remote_bundle, mode=0o600)
         self._phase("upload", t)
         t = time.monotonic()
+        self.progress.phase(self.host.name, "run", total=len(to_run))
         self._run_agent(remote_bundle, to_run, only=None)
         for attempt in range(self.opts.rerun_failures):
             failed = [c for c in self.result.cases if c.state == results.FAIL

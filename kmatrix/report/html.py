@@ -42,26 +42,40 @@ pre{white-space:pre-wrap;max-height:20em;overflow:auto;background:#f6f6f6;paddin
 .missing{color:#aaa}
 .hidden{display:none}
 .warn{color:#a15c00}
+.dim{opacity:.25}
+.detail h4{margin:.6em 0 .2em;font-size:1em;border-bottom:1px solid #ddd}
+.kv{display:grid;grid-template-columns:max-content 1fr;gap:0 .8em}
+.kv b{font-weight:600}
+#f-count{margin-left:1em;color:#555}
+.hosts td,.hosts th{font-size:.9em}
 """
 
 _JS = """
 (function(){
   function val(id){return document.getElementById(id).value;}
   function apply(){
-    var fam=val('f-family'), arch=val('f-arch'), st=val('f-state');
+    var fam=val('f-family'), arch=val('f-arch'), st=val('f-state'), shown=0, total=0;
     document.querySelectorAll('[data-col-arch]').forEach(function(el){
       el.classList.toggle('hidden', arch!=='' && el.getAttribute('data-col-arch')!==arch);
     });
     document.querySelectorAll('tr.row').forEach(function(tr){
       var show = fam==='' || tr.getAttribute('data-family')===fam;
+      total++;
       if(show && st!==''){
         show=false;
         tr.querySelectorAll('td.cell').forEach(function(td){
           if(!td.classList.contains('hidden') && td.getAttribute('data-state')===st){show=true;}
         });
       }
+      // Within a shown row, cells of other states fade so the chosen state stands out.
+      tr.querySelectorAll('td.cell').forEach(function(td){
+        td.classList.toggle('dim', st!=='' && td.getAttribute('data-state')!==st);
+      });
       tr.classList.toggle('hidden', !show);
+      if(show){shown++;}
     });
+    var c=document.getElementById('f-count');
+    if(c){c.textContent=shown+' of '+total+' features shown';}
   }
   ['f-family','f-arch','f-state'].forEach(function(id){
     document.getElementById(id).addEventListener('change', apply);
@@ -81,31 +95,80 @@ def _safe_url(url: str) -> Optional[str]:
     return u if u.startswith(("https://", "http://")) else None
 
 
+def _kv(rows: list[tuple[str, Any]]) -> str:
+    return '<div class="kv">' + "".join(f"<b>{_e(k)}</b><span>{_e(v)}</span>"
+                                        for k, v in rows if v not in (None, "", [])) + "</div>"
+
+
 def _host_facts(h: HostResult) -> str:
     props = h.properties or {}
     facts = h.facts or {}
-    rows = [
+    return _kv([
         ("host", h.name),
+        ("arch", h.arch),
         ("kernel", h.kernel),
         ("os", h.os_release),
         ("env tags", ", ".join(h.env_tags)),
         ("libbpf", props.get("libbpf") or facts.get("libbpf") or ""),
         ("compiler", props.get("compiler") or facts.get("clang") or ""),
         ("python", props.get("python") or facts.get("python") or ""),
+    ])
+
+
+# Kernel config options that decide BPF features; the rest of the config is noise here.
+_CONFIG_PREFIXES = ("CONFIG_BPF", "CONFIG_DEBUG_INFO_BTF", "CONFIG_FTRACE", "CONFIG_DYNAMIC_FTRACE",
+                    "CONFIG_FUNCTION_TRACER", "CONFIG_ARM_SPE", "CONFIG_XDP", "CONFIG_NET_CLS_BPF",
+                    "CONFIG_CGROUP_BPF", "CONFIG_KPROBE")
+
+
+def probe_rows(h: HostResult) -> list[tuple[str, Any]]:
+    """What the preflight probe found on the host: the facts a case's `requires` is judged by."""
+    f = h.facts or {}
+    btf = f.get("btf") or {}
+    ftrace = f.get("ftrace") or {}
+    jit = f.get("bpf_jit_enable")
+    rows: list[tuple[str, Any]] = [
+        ("BTF", (f"present, {btf.get('size')} bytes" if btf.get("present") else "absent")
+         if btf else ""),
+        ("JIT", "" if jit is None else ("on" if jit else "off") + f" (bpf_jit_enable={jit})"),
+        ("ftrace", "" if not ftrace else ("usable" if ftrace.get("usable")
+                                          else f"blocked: {ftrace.get('reason', '')}")),
+        ("PMUs", ", ".join(f.get("pmus") or [])),
+        ("bpftool", f.get("bpftool") or ""),
     ]
-    return "".join(f"<div><b>{_e(k)}</b>: {_e(v)}</div>" for k, v in rows if v)
+    probe = f.get("probe") or {}
+    if isinstance(probe, dict) and probe.get("kfuncs"):
+        rows.append(("kfuncs", f"{len(probe['kfuncs'])}: " + ", ".join(probe["kfuncs"][:30])))
+    cfg = f.get("kernel_config")
+    if isinstance(cfg, dict):
+        picked = sorted(f"{k}={v}" for k, v in cfg.items() if k.startswith(_CONFIG_PREFIXES))
+        rows.append(("config", (", ".join(picked[:24]) + (" ..." if len(picked) > 24 else ""))
+                     + (f" (from {f.get('kernel_config_source')})"
+                        if f.get("kernel_config_source") else "")))
+    elif "kernel_config" in f:
+        rows.append(("config", "unreadable on the target"))
+    return rows
+
+
+_CLASS_HELP = {
+    "kernel-lacks": "the kernel does not have it (missing kfunc/BTF function, config, version)",
+    "environment-blocks": "the kernel may have it, but this environment prevents its use",
+    "hardware-missing": "the machine lacks the hardware (e.g. a PMU)",
+}
 
 
 def _entry_detail(e: CellEntry) -> str:
     c = e.case
     exp = c.expectation or {}
     parts = [f'<div><span class="v v-{_e(e.verdict)}">{_e(e.verdict)}</span> '
-             f"state <b>{_e(c.state)}</b>, {c.duration:.3f}s"
+             f"<b>{_e(c.case)}</b> on <b>{_e(e.host.name)}</b>: state <b>{_e(c.state)}</b>, "
+             f"{c.duration:.3f}s"
              + (f", {c.attempts} attempts" if c.attempts and c.attempts > 1 else "") + "</div>"]
     if c.reason:
         parts.append(f"<div><b>reason</b>: {_e(c.reason)}</div>")
     if c.reason_class:
-        parts.append(f"<div><b>reason class</b>: {_e(c.reason_class)}</div>")
+        parts.append(f"<div><b>reason class</b>: {_e(c.reason_class)} "
+                     f"<small>({_e(_CLASS_HELP.get(c.reason_class, ''))})</small></div>")
     if exp:
         url = _safe_url(exp.get("link", ""))
         link = (f' <a href="{_e(url)}" rel="noreferrer">{_e(url)}</a>' if url
@@ -115,27 +178,32 @@ def _entry_detail(e: CellEntry) -> str:
             f"{_e(exp.get('state', ''))}: {_e(exp.get('reason', ''))}{link}</div>"
         )
     if c.verifier_log:
-        parts.append(f"<div><b>verifier log</b> (tail)</div><pre>{_e(excerpt(c.verifier_log))}</pre>")
+        parts.append(f"<h4>verifier log (tail)</h4><pre>{_e(excerpt(c.verifier_log))}</pre>")
     if c.dmesg:
-        parts.append(f"<div><b>dmesg</b></div><pre>{_e(excerpt(chr(10).join(c.dmesg), 20))}</pre>")
+        parts.append(f"<h4>dmesg</h4><pre>{_e(excerpt(chr(10).join(c.dmesg), 20))}</pre>")
     if c.output:
-        parts.append(f"<div><b>output</b> (tail)</div><pre>{_e(excerpt(c.output, 30))}</pre>")
+        parts.append(f"<h4>output (tail)</h4><pre>{_e(excerpt(c.output, 30))}</pre>")
     if c.details:
-        parts.append("<div><b>details</b></div><pre>"
+        parts.append("<h4>details</h4><pre>"
                      + _e(json.dumps(c.details, indent=1, sort_keys=True, default=str)) + "</pre>")
-    parts.append(f"<div class=\"facts\">{_host_facts(e.host)}</div>")
+    parts.append(f'<h4>host</h4><div class="facts">{_host_facts(e.host)}</div>')
+    probe = probe_rows(e.host)
+    if any(v for _, v in probe):
+        parts.append(f'<h4>probe</h4><div class="probe">{_kv(probe)}</div>')
     return "".join(parts)
 
 
 def _cell(m: Matrix, case_id: str, col: Any) -> str:
     entries = m.cell(case_id, col)
-    attrs = f'class="cell" data-col-arch="{_e(col.arch)}"'
+    attrs = (f'class="cell" data-col-arch="{_e(col.arch)}" data-case="{_e(case_id)}" '
+             f'data-kernel="{_e(col.kernel)}"')
     if not entries:
         return f'<td {attrs} data-state="none"><span class="missing">—</span></td>'
     v = m.cell_verdict(case_id, col) or "error"
     details = "<hr>".join(_entry_detail(e) for e in entries)
     hosts = "" if len(entries) == 1 else f" ×{len(entries)}"
-    return (f'<td {attrs} data-state="{_e(v)}"><details><summary>'
+    return (f'<td {attrs} data-state="{_e(v)}" '
+            f'data-hosts="{_e(" ".join(e.host.name for e in entries))}"><details><summary>'
             f'<span class="v v-{_e(v)}">{_e(v)}</span>{hosts}</summary>'
             f'<div class="detail">{details}</div></details></td>')
 
@@ -171,7 +239,7 @@ def render_html(runs: list[RunResult], title: Optional[str] = None) -> str:
                f'<label>family <select id="f-family">{_options(m.families(), "families")}</select></label>'
                f'<label>arch <select id="f-arch">{_options(arches, "arches")}</select></label>'
                f'<label>state <select id="f-state">{_options(states, "states")}</select></label>'
-               "</div>")
+               '<span id="f-count"></span></div>')
 
     if not m.columns:
         out.append("<p>No hosts in these results.</p>")
@@ -194,6 +262,18 @@ def render_html(runs: list[RunResult], title: Optional[str] = None) -> str:
         out.append(f'<tr><td><span class="v v-{v}">{v}</span></td><td>{_e(LEGEND[v])}</td></tr>')
     out.append('<tr><td><span class="missing">—</span></td><td>not run on that column</td></tr>')
     out.append("</table>")
+
+    hosts = [(r, h) for r in runs for h in r.hosts]
+    if hosts:
+        out.append('<h2>Hosts</h2><table class="hosts"><tr><th>host</th><th>arch</th>'
+                   "<th>kernel</th><th>os</th><th>run</th><th>probe</th><th>status</th></tr>")
+        for r, h in hosts:
+            status = f"error: {h.error}" if h.error else (
+                "complete" if h.complete else "incomplete")
+            out.append(f"<tr><td>{_e(h.name)}</td><td>{_e(h.arch)}</td><td>{_e(h.kernel)}</td>"
+                       f"<td>{_e(h.os_release)}</td><td><code>{_e(r.run_id)}</code></td>"
+                       f"<td>{_kv(probe_rows(h))}</td><td>{_e(status)}</td></tr>")
+        out.append("</table>")
 
     if m.host_errors:
         out.append("<h2>Host errors</h2><ul>")

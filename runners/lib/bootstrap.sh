@@ -8,7 +8,7 @@ KM_VENV=${KMATRIX_VENV:-$KM_ROOT/.venv}
 
 KM_APT_PKGS="clang llvm bpftool libbpf-dev openssh-client openssh-server \
 qemu-system-x86 qemu-system-arm qemu-system-misc qemu-user-static binfmt-support \
-mmdebstrap cpio xz-utils zstd e2fsprogs"
+mmdebstrap cpio xz-utils zstd e2fsprogs iproute2 chromium gcc make linux-perf"
 
 km_missing_pkgs() {
     local missing=() c
@@ -17,7 +17,8 @@ km_missing_pkgs() {
              /usr/sbin/sshd:openssh-server qemu-system-x86_64:qemu-system-x86 \
              qemu-system-aarch64:qemu-system-arm qemu-system-riscv64:qemu-system-misc \
              qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support \
-             mmdebstrap:mmdebstrap cpio:cpio xz:xz-utils zstd:zstd mkfs.ext4:e2fsprogs; do
+             mmdebstrap:mmdebstrap cpio:cpio xz:xz-utils zstd:zstd mkfs.ext4:e2fsprogs ip:iproute2 chromium:chromium \
+             gcc:gcc make:make perf:linux-perf; do
         command -v "${c%%:*}" >/dev/null 2>&1 || [ -x "${c%%:*}" ] || missing+=("${c##*:}")
     done
     [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
