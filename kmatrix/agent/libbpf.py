@@ -155,6 +155,13 @@ class Libbpf(object):
             "ring_buffer__poll": (c_int, [c_void_p, c_int]),
             "ring_buffer__consume": (c_int, [c_void_p]),
             "ring_buffer__free": (None, [c_void_p]),
+            "user_ring_buffer__new": (c_void_p, [c_int, c_void_p]),
+            "user_ring_buffer__reserve": (c_void_p, [c_void_p, c_uint32]),
+            "user_ring_buffer__submit": (None, [c_void_p, c_void_p]),
+            "user_ring_buffer__discard": (None, [c_void_p, c_void_p]),
+            "user_ring_buffer__free": (None, [c_void_p]),
+            "bpf_prog_get_info_by_fd": (c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)]),
+            "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)]),
             "libbpf_set_print": (c_void_p, [_PRINT_FN]),
             "libbpf_version_string": (c_char_p, []),
         }
@@ -308,6 +315,49 @@ class Libbpf(object):
             self.lib.ring_buffer__free(rb)
         return records
 
+    def user_ringbuf_write(self, map_fd, samples):
+        """Write `samples` (list of bytes) into a BPF_MAP_TYPE_USER_RINGBUF map.
+
+        Needs libbpf >= 1.1 (user_ring_buffer__*); raises AttributeError naming
+        the missing symbol on older ones so a check can skip on that.
+        """
+        if not hasattr(self.lib, "user_ring_buffer__new"):
+            raise AttributeError("libbpf %s has no user_ring_buffer__new (needs libbpf >= 1.1)"
+                                 % (self.version() or "?"))
+        ctypes.set_errno(0)
+        rb = self.lib.user_ring_buffer__new(map_fd, None)
+        err = _ptr_err(rb)
+        if err:
+            raise LibbpfError("user_ring_buffer__new", err, self.take_log())
+        try:
+            for data in samples:
+                ctypes.set_errno(0)
+                ptr = self.lib.user_ring_buffer__reserve(rb, len(data))
+                err = _ptr_err(ptr)
+                if err:
+                    raise LibbpfError("user_ring_buffer__reserve(%d)" % len(data), err)
+                ctypes.memmove(ptr, bytes(data), len(data))
+                self.lib.user_ring_buffer__submit(rb, ptr)
+        finally:
+            self.lib.user_ring_buffer__free(rb)
+
+    def prog_info(self, prog_fd):
+        """The head of struct bpf_prog_info for a program fd (BPF_OBJ_GET_INFO_BY_FD)."""
+        fn = getattr(self.lib, "bpf_prog_get_info_by_fd", None) or self.lib.bpf_obj_get_info_by_fd
+        # A zeroed buffer larger than any kernel's struct: the kernel accepts a
+        # bigger one if the tail is zero, and reports the size it filled.
+        buf = ctypes.create_string_buffer(PROG_INFO_BUF)
+        ln = c_uint32(PROG_INFO_BUF)
+        ctypes.set_errno(0)
+        rc = fn(prog_fd, buf, ctypes.byref(ln))
+        if rc < 0:
+            raise LibbpfError("bpf_prog_get_info_by_fd", ctypes.get_errno() or -rc)
+        raw = buf.raw[:ln.value]
+        ptype, pid, tag, jited_len, xlated_len = struct.unpack_from("=II8sII", raw, 0)
+        name = raw[64:80].split(b"\0", 1)[0].decode("utf-8", "replace") if len(raw) >= 80 else ""
+        return {"type": ptype, "id": pid, "tag": tag.hex(), "jited_prog_len": jited_len,
+                "xlated_prog_len": xlated_len, "name": name, "info_len": ln.value}
+
     # -- raw syscalls ----------------------------------------------------------
 
     def perf_event_open(self, attr, pid=0, cpu=-1, group_fd=-1, flags=0):
@@ -324,6 +374,8 @@ class Libbpf(object):
             raise OSError(err, "perf_event_open: %s" % errno_text(err))
         return fd
 
+
+PROG_INFO_BUF = 512
 
 PERF_EVENT_OPEN_NR = {"x86_64": 298, "aarch64": 241, "riscv64": 241}
 
@@ -518,6 +570,12 @@ class BpfObject(object):
 
     def ringbuf(self, map_name, timeout_ms=100, max_polls=10, want=1):
         return self.lb.ringbuf_drain(self.map_fd(map_name), timeout_ms, max_polls, want)
+
+    def user_ringbuf_write(self, map_name, samples):
+        self.lb.user_ringbuf_write(self.map_fd(map_name), samples)
+
+    def prog_info(self, prog):
+        return self.lb.prog_info(self.prog_fd(prog))
 
 
 class Link(object):
