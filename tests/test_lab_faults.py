@@ -1,4 +1,4 @@
-"""Faults in real QEMU lab guests: a kernel panic mid-run, and Ctrl-C at the controller.
+"""Faults in real QEMU lab guests: new taint, a kernel panic mid-run, and Ctrl-C.
 
 Uses the default inventory's lab-x86_64-trixie host (image cached in the user's
 cache, built on first use) with a small catalogue of one real case and test-only
@@ -33,6 +33,15 @@ def run(t):
         f.write("1")
     with open("/proc/sysrq-trigger", "w") as f:
         f.write("c")
+'''
+
+TAINT_CASE = '''"""Test-only: sets the U taint bit (taint requested by user space)."""
+CASE = {"description": "taints the guest kernel", "build": False, "timeout": 60}
+
+
+def run(t):
+    with open("/proc/sys/kernel/tainted", "w") as f:
+        f.write("64")
 '''
 
 SLEEP_CASE = '''"""Test-only: sleeps."""
@@ -83,7 +92,8 @@ def _qemus_for(tmp: Path) -> list[str]:
 
 def test_panic_is_kernel_dead_with_console_then_guest_reboots_and_run_resumes(
         tmp_path: Path) -> None:
-    cases = _cases(tmp_path, {"perf/zz_panic.py": PANIC_CASE, "perf/zzz_after.py": SLEEP_CASE % 0})
+    cases = _cases(tmp_path, {"perf/zy_taint.py": TAINT_CASE, "perf/zz_panic.py": PANIC_CASE,
+                              "perf/zzz_after.py": SLEEP_CASE % 0})
     proc = subprocess.run(_argv(tmp_path, cases), capture_output=True, text=True, timeout=1800,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     data = _results(tmp_path)
@@ -95,8 +105,13 @@ def test_panic_is_kernel_dead_with_console_then_guest_reboots_and_run_resumes(
     # The guest was rebooted and the remaining case ran there; nothing ran twice.
     assert got["perf/zzz_after"]["state"] == "pass", got["perf/zzz_after"]
     assert got["dynptr/from_mem"]["state"] == "pass"
-    assert len(h["cases"]) == 3
-    assert proc.returncode == 2, proc.stderr
+    assert len(h["cases"]) == 4
+    # A check that "passes" but taints the kernel fails, naming the new taint bit.
+    taint = got["perf/zy_taint"]
+    assert taint["state"] == "fail" and "tainted" in taint["reason"] and "U (" in taint["reason"], \
+        taint
+    # A regression (the taint) outranks an infrastructure error in the exit code.
+    assert proc.returncode == 1, proc.stderr
     # The serial console is kept with the results and shows the panic.
     logs = list((tmp_path / "out" / "f").rglob("*serial*.log")) + \
         list((tmp_path / "out" / "f").rglob("console*.log"))
