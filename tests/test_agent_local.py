@@ -315,18 +315,23 @@ def test_kmsg_watch_sees_new_lines_only() -> None:
 
     with open("/dev/kmsg", "w") as k:
         k.write("kmatrix-test: before the watch\n")
-    w = dmesg.KmsgWatch()
+    w = dmesg.KmsgWatch(kernel_only=False)
+    kw = dmesg.KmsgWatch()  # the agent's default: kernel records only
     if w.fd is None:
         pytest.skip("/dev/kmsg is not readable here")
     try:
         marker = f"kmatrix-test: during the watch {os.getpid()}"
         with open("/dev/kmsg", "w") as k:
-            k.write(marker + "\n")
+            k.write("<4>WARNING: CPU: 0 PID: 1 at " + marker + "\n")
         lines = w.drain()
+        kernel_lines = kw.drain()
     finally:
         w.close()
-    assert marker in lines
+        kw.close()
+    assert any(marker in line for line in lines)
     assert not any("before the watch" in line for line in lines)
+    # A user-space writer cannot plant a fake splat in a case's kernel log.
+    assert not any(marker in line for line in kernel_lines)
 
 
 def test_taint_mask_is_read() -> None:

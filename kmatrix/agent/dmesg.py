@@ -23,7 +23,10 @@ def tainted():
 class KmsgWatch(object):
     """Open /dev/kmsg at its end; drain() returns messages logged since."""
 
-    def __init__(self, path="/dev/kmsg"):
+    def __init__(self, path="/dev/kmsg", kernel_only=True):
+        # kernel_only: drop records user space wrote (facility >= 1); the kernel
+        # refuses facility 0 from /dev/kmsg writers, so these cannot fake a splat.
+        self.kernel_only = kernel_only
         self.fd = None
         try:
             self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -48,7 +51,7 @@ class KmsgWatch(object):
             head, _, body = text.partition(";")
             try:
                 # Facility >= 1 (priority >= 8): written by user space, not a kernel splat.
-                if head and int(head.split(",")[0]) >> 3:
+                if self.kernel_only and head and int(head.split(",")[0]) >> 3:
                     continue
             except ValueError:
                 pass

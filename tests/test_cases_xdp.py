@@ -1,0 +1,134 @@
+"""xdp_frags cases for real on this kernel, through the agent; plus the netns helper."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from agent_support import BTF, bundle, results, run_agent
+
+from kmatrix.agent import net
+from kmatrix.catalog import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+FAMILY = "xdp_frags"
+
+pytestmark = [
+    pytest.mark.bpf,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF and netns"),
+    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
+]
+
+
+def _host_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {ln.split(":")[1].strip().split("@")[0] for ln in out.splitlines() if ":" in ln}
+
+
+@pytest.fixture(scope="module")
+def family_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp(FAMILY)
+    shutil.copytree(ROOT / "bpf_cases" / FAMILY, tmp / "bpf_cases" / FAMILY)
+    cases = load_catalog(tmp / "bpf_cases")
+    links0 = _host_links()
+    pyz, _workdir, outcomes = bundle(cases, tmp, tmp / "cache")
+    events, _out, proc = run_agent(pyz)
+    assert proc.returncode == 0, proc.stderr
+    return {"res": results(events), "outcomes": outcomes, "links0": links0,
+            "links1": _host_links(), "ids": [c.id for c in cases]}
+
+
+def _res(run: dict, cid: str) -> dict:
+    r = run["res"][cid]
+    return r
+
+
+def test_all_compiled_and_ran(family_run: dict) -> None:
+    assert {k: o.output for k, o in family_run["outcomes"].items() if not o.ok} == {}
+    assert sorted(family_run["res"]) == sorted(family_run["ids"])
+    assert {"xdp_frags/adjust_tail", "xdp_frags/veth_jumbo", "xdp_frags/frags_unaware_refused",
+            "xdp_frags/frags_test_run"} <= set(family_run["ids"])
+
+
+@pytest.mark.parametrize("cid", ["xdp_frags/adjust_tail", "xdp_frags/veth_jumbo",
+                                 "xdp_frags/frags_unaware_refused", "xdp_frags/frags_test_run"])
+def test_passes_here(family_run: dict, cid: str) -> None:
+    # This host's kernel (>= 6.0, veth built in or loadable) does XDP multi-buffer.
+    r = _res(family_run, cid)
+    assert r["state"] == "pass", json.dumps(r, indent=1)
+
+
+def test_adjust_tail_values(family_run: dict) -> None:
+    d = _res(family_run, "xdp_frags/adjust_tail")["details"]
+    pkt, steps = d["packet"], d["steps"]
+    assert pkt["frags"] >= 2 and pkt["linear"] < pkt["size"]
+    shrink = steps["shrink_past_last_frag"]
+    assert shrink["rc"] == 0 and shrink["len"] == pkt["size"] + shrink["delta"]
+    assert -shrink["delta"] > pkt["last_frag"]  # a whole frag went
+    assert steps["shrink_into_head"]["len"] == pkt["linear"] - 10
+    grow = steps["grow_last_frag"]
+    assert grow["rc"] == 0 and grow["len"] == pkt["size"] + grow["delta"]
+    assert steps["grow_past_tailroom"]["rc"] == -22
+
+
+def test_veth_jumbo_counted_every_byte(family_run: dict) -> None:
+    d = _res(family_run, "xdp_frags/veth_jumbo")["details"]
+    assert d["xdp_mode"] == "xdp"  # native, not xdpgeneric
+    assert d["frames"] == 3 and d["largest"] == 9014 and d["bytes"] == 9014 + 6000 + 300
+    assert d["multi_buffer_frames"] >= 1 and d["trailers_ok"] == 3
+    assert d["smallest_linear"] < 9014
+
+
+def test_refusal_names_errno_and_kernel_message(family_run: dict) -> None:
+    d = _res(family_run, "xdp_frags/frags_unaware_refused")["details"]
+    assert d["refused_errno"] == "ERANGE"
+    assert "Peer MTU is too large" in d["kernel_message"]
+    assert d["runs"]["aware"] >= 1 and d["runs"]["unaware"] == 0
+
+
+def test_no_veth_left_in_host_namespace(family_run: dict) -> None:
+    # The pairs lived only in the cases' anonymous namespaces.
+    assert not {"kmx0", "kmx1"} & family_run["links1"]
+    assert family_run["links1"] <= family_run["links0"] | {"kmx0", "kmx1"}
+
+
+def _ns_inode(path: str = "/proc/thread-self/ns/net") -> int:
+    return os.stat(path).st_ino
+
+
+def _fds_on(inode: int) -> list[str]:
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == f"net:[{inode}]":
+                out.append(fd)
+        except OSError:
+            pass
+    return out
+
+
+def test_netns_helper_is_private_and_released() -> None:
+    home = _ns_inode()
+    ns = net.NetNs()
+    try:
+        assert _ns_inode() == home, "the thread must be back home after unshare"
+        with ns.inside():
+            inner = _ns_inode()
+            assert inner != home
+            net.ip("link", "add", "kmxt0", "type", "veth", "peer", "name", "kmxt1")
+            assert "kmxt0" in net.ip("-o", "link", "show")
+        assert _ns_inode() == home
+        assert "kmxt0" not in _host_links()
+        assert _fds_on(inner)  # held by exactly our fd until close
+    finally:
+        ns.close()
+    assert _fds_on(inner) == []
+    assert _ns_inode() == home
+    with pytest.raises(RuntimeError):
+        with ns.inside():
+            pass
