@@ -802,15 +802,36 @@ class Run:
                                 kmatrix_version=__version__,
                                 shard=f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None)
         self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._next_write = 0.0
         self.host_runs: list[HostRun] = []
-        self.max_workers = 256
+        self.max_workers = 4096
 
     def _write_partial(self) -> None:
+        """Host threads only mark the results dirty; the main loop writes them.
+
+        Serialising while other hosts mutate their results raced (dict changed
+        size during iteration), and a write per result under one lock made the
+        run's cost grow with hosts x cases.
+        """
+        self._dirty.set()
+
+    def _flush_partial(self, force: bool = False) -> None:
         from kmatrix.report.jsonout import write_partial
 
-        with self._lock:
-            self.result.hosts = [h.result for h in self.host_runs]
-            write_partial(self.result, self.run_dir / "results.json")
+        if not self._dirty.is_set() or (not force and time.monotonic() < self._next_write):
+            return
+        self._dirty.clear()
+        t0 = time.monotonic()
+        try:
+            with self._lock:
+                self.result.hosts = [h.result for h in self.host_runs]
+                write_partial(self.result, self.run_dir / "results.json")
+        except RuntimeError:
+            self._dirty.set()  # a host changed its result mid-dump: next tick
+            return
+        # Throttle so writing stays a small share of the run, at most once a second.
+        self._next_write = time.monotonic() + max(1.0, 20 * (time.monotonic() - t0))
 
     def execute(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -820,6 +841,7 @@ class Run:
         for hr in self.host_runs:
             hr.warnings = self.result.warnings
         self._write_partial()
+        self._flush_partial(force=True)
         workers = max(1, len(self.host_runs))
         # Each host mostly waits on the network or a guest, so a thread per host is
         # cheap; the cap only bounds open connections on very large inventories.
@@ -829,9 +851,10 @@ class Run:
         interrupted = False
         try:
             while True:
-                done, pending = wait(futures, timeout=0.5)
+                done, pending = wait(futures, timeout=0.25)
                 if not pending:
                     break
+                self._flush_partial()
                 if self.opts.stop.is_set() and not interrupted:
                     interrupted = True
                     for hr in self.host_runs:
