@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from kmatrix.errors import HostKeyError, TransportError
 from kmatrix.transport.base import CommandTimeout, Completed, Stream, Transport
@@ -13,8 +13,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CommandTimeout", "Completed", "HostKeyError", "Stream", "Transport", "TransportError",
-    "open_transport",
+    "open_transport", "register_transport",
 ]
+
+# Extra transports by name, e.g. the benchmarks' simulated one (kmatrix/transport/sim.py).
+# hosts.yaml still accepts only ssh and local: these are for code that builds Host objects.
+_EXTRA: dict[str, Callable[..., Transport]] = {}
+
+
+def register_transport(name: str, factory: Optional[Callable[..., Transport]]) -> None:
+    """``open_transport`` builds hosts whose ``transport`` is ``name`` with
+    ``factory(host, known_hosts_override=...)``; ``None`` removes the name."""
+    if factory is None:
+        _EXTRA.pop(name, None)
+    else:
+        _EXTRA[name] = factory
 
 
 def open_transport(host: Host, *,
@@ -24,6 +37,9 @@ def open_transport(host: Host, *,
     ``known_hosts_override`` replaces the host's known_hosts file, e.g. for a lab
     guest whose host key the lab just generated.
     """
+    extra = _EXTRA.get(host.transport)
+    if extra is not None:
+        return extra(host, known_hosts_override=known_hosts_override)
     if host.transport == "local":
         from kmatrix.transport.local import LocalTransport
 
