@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from agent_support import BTF
-from test_cases_kfunc import run_family
+from agent_support import BTF, run_family
 
 pytestmark = [
     pytest.mark.bpf,
@@ -19,7 +18,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def dres(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    return run_family(tmp_path_factory.mktemp("dynptr"), "dynptr")
+    return run_family(tmp_path_factory.mktemp("dynptr"), "dynptr")["res"]
 
 
 def _passed(res: dict[str, dict], cid: str) -> dict:

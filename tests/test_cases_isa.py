@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from agent_support import BTF
-from test_cases_kfunc import run_family
+from agent_support import BTF, run_family
 
 from kmatrix.agent import case as agent_case
 
@@ -42,7 +41,7 @@ def _have_zig() -> bool:
 def ires(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     if not _have_zig():
         pytest.skip("ziglang is not installed (pip install 'kmatrix[cpuv4]')")
-    return run_family(tmp_path_factory.mktemp("isa"), "isa")
+    return run_family(tmp_path_factory.mktemp("isa"), "isa")["res"]
 
 
 class TestIsaHere:

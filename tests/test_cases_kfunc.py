@@ -10,11 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, bundle, results, run_agent
+from agent_support import BTF, run_family
 
 from kmatrix.agent import case as agent_case
 from kmatrix.agent import kmod
-from kmatrix.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILY = "kfunc"
@@ -26,25 +25,9 @@ needs_bpf = [
 ]
 
 
-def run_family(tmp: Path, family: str) -> dict[str, dict]:
-    """Build, bundle and run every case of `family` (the real files) through the agent."""
-    root = tmp / "bpf_cases"
-    root.mkdir()
-    shutil.copytree(ROOT / "bpf_cases" / family, root / family)
-    cases = load_catalog(root)
-    pyz, _workdir, outcomes = bundle(cases, tmp, tmp / "cache")
-    bad = {k: o.output for k, o in outcomes.items() if not o.ok}
-    assert bad == {}, bad
-    events, _out, proc = run_agent(pyz, timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    res = results(events)
-    assert sorted(res) == sorted(c.id for c in cases)
-    return res
-
-
 @pytest.fixture(scope="module")
 def kfunc_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    return run_family(tmp_path_factory.mktemp("kfunc"), FAMILY)
+    return run_family(tmp_path_factory.mktemp("kfunc"), FAMILY)["res"]
 
 
 def _passed(res: dict[str, dict], cid: str) -> dict:

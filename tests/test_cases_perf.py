@@ -16,10 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, bundle, results, run_agent
+from agent_support import BTF, run_family
 
 from kmatrix.agent import libbpf as lb
-from kmatrix.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILY = "perf"
@@ -34,13 +33,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def family_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    tmp = tmp_path_factory.mktemp(FAMILY)
-    shutil.copytree(ROOT / "bpf_cases" / FAMILY, tmp / "bpf_cases" / FAMILY)
-    cases = load_catalog(tmp / "bpf_cases")
-    pyz, _workdir, outcomes = bundle(cases, tmp, tmp / "cache")
-    events, _out, proc = run_agent(pyz)
-    assert proc.returncode == 0, proc.stderr
-    return {"res": results(events), "outcomes": outcomes, "ids": [c.id for c in cases]}
+    run = run_family(tmp_path_factory.mktemp(FAMILY), FAMILY, all_built=False)
+    return run
 
 
 def _hw_errno(config: int, **kw: object) -> int:

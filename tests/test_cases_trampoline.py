@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, bundle, results, run_agent
+from agent_support import BTF, bundle, results, run_agent, run_family
 
 from kmatrix.agent import preflight
 from kmatrix.catalog import load_catalog
@@ -33,15 +33,9 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def family_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    tmp = tmp_path_factory.mktemp(FAMILY)
-    shutil.copytree(ROOT / "bpf_cases" / FAMILY, tmp / "bpf_cases" / FAMILY)
-    cases = load_catalog(tmp / "bpf_cases")
-    pyz, _workdir, outcomes = bundle(cases, tmp, tmp / "cache")
-    events, _out, proc = run_agent(pyz)
-    assert proc.returncode == 0, proc.stderr
+    run = run_family(tmp_path_factory.mktemp(FAMILY), FAMILY, all_built=False)
     cfg, _src = preflight.kernel_config()
-    return {"res": results(events), "outcomes": outcomes, "ids": [c.id for c in cases],
-            "ftrace": preflight.ftrace(cfg)}
+    return dict(run, ftrace=preflight.ftrace(cfg))
 
 
 def test_all_compiled_and_ran(family_run: dict) -> None:

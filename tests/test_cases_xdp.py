@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, bundle, results, run_agent
+from agent_support import BTF, run_family
 
 from kmatrix.agent import net
-from kmatrix.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILY = "xdp_frags"
@@ -32,15 +30,9 @@ def _host_links() -> set[str]:
 
 @pytest.fixture(scope="module")
 def family_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    tmp = tmp_path_factory.mktemp(FAMILY)
-    shutil.copytree(ROOT / "bpf_cases" / FAMILY, tmp / "bpf_cases" / FAMILY)
-    cases = load_catalog(tmp / "bpf_cases")
     links0 = _host_links()
-    pyz, _workdir, outcomes = bundle(cases, tmp, tmp / "cache")
-    events, _out, proc = run_agent(pyz)
-    assert proc.returncode == 0, proc.stderr
-    return {"res": results(events), "outcomes": outcomes, "links0": links0,
-            "links1": _host_links(), "ids": [c.id for c in cases]}
+    run = run_family(tmp_path_factory.mktemp(FAMILY), FAMILY, all_built=False)
+    return dict(run, links0=links0, links1=_host_links())
 
 
 def _res(run: dict, cid: str) -> dict:

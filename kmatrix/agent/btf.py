@@ -68,26 +68,30 @@ def _layout(data):
     return endian, types_start, types_end, strs
 
 
-def func_names(data):
-    """Return the set of FUNC type names in a raw BTF blob (bytes)."""
+def _types(data):
+    """Yield (type id, kind, name_off, size_or_type, offset) for each BTF type."""
     endian, types_start, types_end, strs = _layout(data)
-    hdr = struct.Struct(endian + "III")
-    unpack = hdr.unpack_from
+    unpack = struct.Struct(endian + "III").unpack_from
     extra = _EXTRA
-    names = set()
+    tid = 1  # type ids start at 1 (0 is void) in a base BTF blob
     off = types_start
     while off < types_end:
-        name_off, info, _size = unpack(data, off)
+        name_off, info, ref = unpack(data, off)
         kind = (info >> 24) & 0x1F
-        vlen = info & 0xFFFF
         try:
             fixed, per = extra[kind]
         except KeyError:
             raise BTFError("unknown BTF kind %d at offset %d" % (kind, off)) from None
-        if kind == KIND_FUNC:
-            names.add(_cstr(strs, name_off))
-        off += 12 + fixed + per * vlen
-    return names
+        yield tid, kind, name_off, ref, off
+        off += 12 + fixed + per * (info & 0xFFFF)
+        tid += 1
+
+
+def func_names(data):
+    """Return the set of FUNC type names in a raw BTF blob (bytes)."""
+    strs = _layout(data)[3]
+    return set(_cstr(strs, name_off) for _tid, kind, name_off, _ref, _off in _types(data)
+               if kind == KIND_FUNC)
 
 
 KIND_DECL_TAG = 17
@@ -100,29 +104,16 @@ def kfunc_names(data):
     Kernels >= 6.8 built with pahole >= 1.26 tag every registered kfunc; the set
     is empty on older ones (callers then fall back to known names).
     """
-    endian, types_start, types_end, strs = _layout(data)
-    unpack = struct.Struct(endian + "III").unpack_from
+    endian, _start, _end, strs = _layout(data)
     comp = struct.Struct(endian + "i").unpack_from
-    extra = _EXTRA
     funcs = {}  # type id -> name
     tagged = set()  # type ids a bpf_kfunc tag points at
-    tid = 1  # type ids start at 1 (0 is void) in a base BTF blob
-    off = types_start
-    while off < types_end:
-        name_off, info, ref = unpack(data, off)
-        kind = (info >> 24) & 0x1F
-        vlen = info & 0xFFFF
-        try:
-            fixed, per = extra[kind]
-        except KeyError:
-            raise BTFError("unknown BTF kind %d at offset %d" % (kind, off)) from None
+    for tid, kind, name_off, ref, off in _types(data):
         if kind == KIND_FUNC:
             funcs[tid] = _cstr(strs, name_off)
         elif kind == KIND_DECL_TAG and comp(data, off + 12)[0] == -1 \
                 and _cstr(strs, name_off) == KFUNC_TAG:
             tagged.add(ref)
-        off += 12 + fixed + per * vlen
-        tid += 1
     return set(funcs[t] for t in tagged if t in funcs)
 
 

@@ -45,6 +45,27 @@ def results(events: list[dict]) -> dict[str, dict]:
     return {e["case"]: e for e in events if e["event"] == "result"}
 
 
+def run_family(tmp: Path, family: str, *, timeout: float = 900,
+               all_built: bool = True) -> dict[str, Any]:
+    """Build, bundle and run every case of a real `family` through the agent.
+
+    Returns {"res": case id -> result event, "outcomes": build outcomes, "ids": [...]}.
+    """
+    root = tmp / "bpf_cases"
+    root.mkdir()
+    shutil.copytree(HERE.parent.parent / "bpf_cases" / family, root / family)
+    cases = load_catalog(root)
+    pyz, _workdir, outcomes = bundle(cases, tmp, tmp / "cache")
+    if all_built:
+        bad = {k: o.output for k, o in outcomes.items() if not o.ok}
+        assert bad == {}, bad
+    events, _out, proc = run_agent(pyz, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    res = results(events)
+    assert sorted(res) == sorted(c.id for c in cases)
+    return {"res": res, "outcomes": outcomes, "ids": [c.id for c in cases]}
+
+
 def support_catalog(tmp: Path, names: Iterable[str]) -> list[Case]:
     """Copy the named support cases (family/name) into a fresh catalogue and load it."""
     root = tmp / "bpf_cases"
