@@ -34,10 +34,10 @@ class QemuSpec:
     suite: str = ""  # Debian suite for mmdebstrap; "" = the lab's default for the arch
     packages: list[str] = field(default_factory=list)  # extra packages; "-NAME" drops one
     mirror: Optional[str] = None
-    # A user-supplied image instead of a built one: disk, kernel, initrd, client_key,
-    # host_key_pub (absolute paths after loading; host_key_pub may be a literal key),
+    # A user-supplied image instead of a built one: disk, kernel, initrd, firmware,
+    # client_key, host_key_pub (absolute paths after loading; host_key_pub may be a literal key),
     # append, format, kernel_release, console (strings). disk is required, and a
-    # kernel too except on x86_64.
+    # kernel too except on x86_64 or when firmware boots the disk.
     image: Optional[dict[str, str]] = None
     memory: str = "2G"
     smp: int = 2
@@ -79,9 +79,9 @@ HOST_KEYS = (
     "connect_timeout", "command_timeout", "qemu",
 )
 QEMU_KEYS = ("suite", "packages", "mirror", "image", "memory", "smp", "boot_timeout")
-IMAGE_PATHS = ("disk", "kernel", "initrd")
+IMAGE_PATHS = ("disk", "kernel", "initrd", "firmware")
 IMAGE_KEYS = ("disk", "kernel", "initrd", "append", "format", "kernel_release", "console",
-              "client_key", "host_key_pub")
+              "client_key", "host_key_pub", "firmware")
 SECRET_KEYS = ("password", "passphrase", "pass", "secret")
 TOP_KEYS = ("hosts",)
 
@@ -289,10 +289,11 @@ def _image(ctx: _Ctx, img: yamlpos.PosDict, arch: str, line: int) -> dict[str, s
             out[key] = val
     if "disk" not in out:
         raise ctx.err(line, "qemu.image.disk", "missing: a user-supplied image needs a disk")
-    if "kernel" not in out and arch != "x86_64":
-        # Only x86 firmware (SeaBIOS) boots a bare disk; the others need -kernel.
+    if "kernel" not in out and "firmware" not in out and arch != "x86_64":
+        # Only x86 firmware (SeaBIOS) boots a bare disk by default; the others need
+        # -kernel or a firmware file (UEFI QEMU_EFI.fd, U-Boot) given as firmware.
         raise ctx.err(line, "qemu.image.kernel", f"missing: a user-supplied {arch} image "
-                      "needs a kernel")
+                      "needs a kernel (or a firmware file that boots the disk)")
     if "kernel" not in out and "initrd" in out:
         raise ctx.err(img.line_of("initrd"), "qemu.image.initrd", "an initrd needs a kernel")
     return out

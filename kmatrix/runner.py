@@ -235,11 +235,12 @@ class HostRun:
         host = self.host
         spec = host.qemu
         img = lab_image.ensure_image(host.arch, spec, self.opts.cache_dir / "images",
-                                     lambda m: self.progress.host(host.name, m))
+                                     lambda m: self.progress.host(host.name, m),
+                                     cancel=self.opts.stop)
         self.guest = lab_qemu.Guest(host.arch, spec, img, self.host_dir)
         self.progress.host(host.name, "booting QEMU guest (TCG)")
         self.guest.start()
-        self.guest.wait_ssh(timeout=getattr(spec, "boot_timeout", 300))
+        self.guest.wait_ssh(timeout=getattr(spec, "boot_timeout", 300), cancel=self.opts.stop)
         self.progress.host(host.name, f"guest up on 127.0.0.1:{self.guest.port}")
         known = self.host_dir / "known_hosts"
         self.guest.write_known_hosts(known)
@@ -547,7 +548,8 @@ class HostRun:
             self.guest.stop()
             self._console_offset = _size(self.guest.serial_log)
             self.guest.start()
-            self.guest.wait_ssh(timeout=getattr(self.host.qemu, "boot_timeout", 300))
+            self.guest.wait_ssh(timeout=getattr(self.host.qemu, "boot_timeout", 300),
+                                cancel=self.opts.stop)
             known = self.host_dir / "known_hosts"
             self.guest.write_known_hosts(known)
             self.active_host = dataclasses.replace(self.active_host, port=self.guest.port)
