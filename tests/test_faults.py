@@ -169,8 +169,9 @@ def test_connection_drop_mid_run_loses_nothing_and_runs_nothing_twice(
     assert _workdirs() == before
 
 
-def test_sigint_writes_partial_results_and_cleans_the_target(tmp_path: Path,
-                                                              sshd: SshdInfo) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_writes_partial_results_and_cleans_the_target(tmp_path: Path, sshd: SshdInfo,
+                                                              sig: int) -> None:
     cases = _cases_dir(tmp_path, {"perf/zz_sleep.py": SLEEP_CASE % {"secs": 60, "timeout": 120}})
     before = _workdirs()
     proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
@@ -178,7 +179,7 @@ def test_sigint_writes_partial_results_and_cleans_the_target(tmp_path: Path,
     try:
         _wait_for(lambda: _done_cases(tmp_path) >= 2)
         time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
