@@ -69,7 +69,12 @@ def test_x86_64_trixie_runs_trampolines_for_real(lab_run: tuple[int, dict, str])
     assert h["kernel"].startswith("6.12"), h["kernel"]
     assert h["facts"]["ftrace"]["usable"] is True
     for cid in ("trampoline/fentry_fexit", "kfunc/task_acquire", "dynptr/from_mem",
-                "dynptr/ringbuf", "xdp_frags/frags_test_run", "perf/cpu_clock"):
+                "dynptr/ringbuf", "xdp_frags/frags_test_run", "perf/cpu_clock",
+                # the module kfunc runs here: the x86_64 image carries gcc/headers/pahole
+                "kfunc/module_kfunc", "trampoline/module_fentry", "trampoline/fmod_ret",
+                "trampoline/many_args", "trampoline/freplace", "isa/cpuv4", "isa/atomics",
+                "dynptr/skb", "dynptr/xdp", "xdp_frags/veth_jumbo",
+                "xdp_frags/frags_unaware_refused"):
         assert _case(h, cid)["state"] == "pass", _case(h, cid)
     spe = _case(h, "perf/arm_spe")
     assert (spe["state"], spe["reason_class"]) == ("skip", "hardware-missing")
@@ -87,14 +92,20 @@ def test_aarch64_bookworm_shows_the_61_gaps(lab_run: tuple[int, dict, str]) -> N
     assert "bpf_task_acquire" in kf["reason"]
     for cid in ("dynptr/from_mem", "xdp_frags/frags_test_run", "perf/cpu_clock"):
         assert _case(h, cid)["state"] == "pass", _case(h, cid)
+    # cpu v4 arrived in 6.6: the 6.1 verifier's refusal is a kernel-lacks skip
+    v4 = _case(h, "isa/cpuv4")
+    assert (v4["state"], v4["reason_class"]) == ("skip", "kernel-lacks"), v4
 
 
 def test_riscv64_forky_runs_kfuncs_and_trampolines(lab_run: tuple[int, dict, str]) -> None:
     h = _host(lab_run[1], "riscv-forky")
     assert h["arch"] == "riscv64"
     assert h["facts"]["bpf_jit_enable"] == 1
-    for cid in ("kfunc/task_acquire", "trampoline/fentry_fexit", "dynptr/from_mem",
-                "xdp_frags/frags_test_run"):
+    # The whitepaper's riscv items: kfuncs, JIT trampolines (also with many
+    # arguments), cpu v4 and atomics.
+    for cid in ("kfunc/task_acquire", "kfunc/cpumask", "trampoline/fentry_fexit",
+                "trampoline/fmod_ret", "trampoline/many_args", "isa/cpuv4", "isa/atomics",
+                "dynptr/from_mem", "xdp_frags/frags_test_run"):
         assert _case(h, cid)["state"] == "pass", _case(h, cid)
 
 
