@@ -48,6 +48,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--no-lab", action="store_true", help="loopback sshd only")
     ap.add_argument("--hosts", type=Path, default=L.HOSTS_YAML)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("-k", dest="lab_pattern", default=None,
+                    help="only lab cases matching (as kmatrix -k): the start-up does not depend "
+                         "on the rest of the catalogue, and the full one takes minutes per guest")
     a = ap.parse_args(argv)
     v = C.Verdict("(e) agent start-up")
     from sshd import sshd_available, start_sshd
@@ -85,7 +88,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             rec = dataclasses.replace(h, transport="record")
             with recording(traces):
                 res, _w = C.in_process_run([rec], work / f"lab-{h.name}", cache,
-                                           suite="lab-debian")
+                                           suite="lab-debian", pattern=a.lab_pattern)
             tr = traces.get(h.name)
             if tr is None:
                 rows.append({"host": h.name, "arch": h.arch, "error": res.hosts[0].error})

@@ -10,7 +10,7 @@ has already cached from other targets (``--btf-dir``, default
 ~/.cache/kmatrix/btf: the lab guests' kernels), on a catalogue whose cases are
 present twice (identical copies share one object). Compiles are counted and
 timed by wrapping ``Builder.compile_case``; a call that did not hit the cache
-is a compile.
+is a compile (cross-checked with the Builders' own ``compiles`` counters).
 
 1. cold: fresh cache, every BTF, ``--hosts`` hosts per BTF building at once;
 2. warm: the same again on the filled cache.
@@ -34,45 +34,6 @@ from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-
-_KEY_LOCKS: dict[str, threading.Lock] = {}
-_KEY_GUARD = threading.Lock()
-
-
-def one_compile_per_key(builder: Any) -> None:
-    """The change this bench proposes for kmatrix/build.py (docs/performance.md): hold a
-    process-wide lock per cache key around compile_case, so a second host (or an
-    identical copy) waits for the first compile and then finds the object cached."""
-    from kmatrix import archs
-
-    inner = builder.compile_case
-
-    def compile_case(case: Any, hdr_dir: Any, btf_sha: str, arch: str) -> Any:
-        if case.src is None:
-            return inner(case, hdr_dir, btf_sha, arch)
-        compiler = case.meta.get("compiler", "clang")
-        key = builder._key(case, btf_sha, [archs.normalize(arch), *(case.meta.get("cflags") or [])],
-                           compiler)
-        with _KEY_GUARD:
-            lock = _KEY_LOCKS.setdefault(key, threading.Lock())
-        with lock:
-            return inner(case, hdr_dir, btf_sha, arch)
-
-    builder.compile_case = compile_case
-    inner_host = builder.build_host
-
-    def build_host(cases: Any, btf_path: Path, arch: str) -> Any:
-        # Identical sources in one host compile once: a waiting thread would idle the pool.
-        reps: dict[tuple[bytes, str, str], Any] = {}
-        of: dict[str, Any] = {}
-        for c in cases:
-            k = (c.src.read_bytes() if c.src else c.id.encode(),
-                 repr(c.meta.get("cflags")), str(c.meta.get("compiler")))
-            of[c.id] = reps.setdefault(k, c)
-        outs = inner_host(list({id(c): c for c in reps.values()}.values()), btf_path, arch)
-        return {cid: outs[rep.id] for cid, rep in of.items() if rep.id in outs}
-
-    builder.build_host = build_host
 
 
 class Counting:
@@ -112,16 +73,16 @@ class Counting:
 
 
 def build_all(cases: list[Any], btfs: list[tuple[Path, str, str]], hosts_per_btf: int,
-              cache: Path, counter: Counting, proposed: bool = False) -> tuple[float, list[str]]:
+              cache: Path, counter: Counting) -> tuple[float, list[str], int]:
     """Every (BTF, host) builds at once in its own thread, like the runner's hosts."""
     from kmatrix.build import Builder
 
     errors: list[str] = []
+    builders: list[Any] = []
 
     def one(btf: Path, sha: str, arch: str) -> None:
         b = Builder(cache)
-        if proposed:
-            one_compile_per_key(b)
+        builders.append(b)
         counter.wrap(b, sha)
         try:
             outs = b.build_host(cases, btf, arch)
@@ -137,7 +98,7 @@ def build_all(cases: list[Any], btfs: list[tuple[Path, str, str]], hosts_per_btf
         t.start()
     for t in threads:
         t.join()
-    return time.monotonic() - t0, errors
+    return time.monotonic() - t0, errors, sum(b.compiles for b in builders)
 
 
 def find_btfs(btf_dir: Optional[Path], limit: int) -> list[tuple[Path, str, str]]:
@@ -197,45 +158,34 @@ def main(argv: Optional[list[str]] = None) -> int:
         pairs = len(sources) * len(btfs)
         print(f"{len(usable)} buildable cases ({len(sources)} distinct sources) x {len(btfs)} BTF "
               f"({', '.join(f'{b[2]}:{b[1][:8]}' for b in btfs)}) x {a.hosts} hosts each")
-        results = {}
-        for variant in ("as-is", "proposed"):
-            cache = work / f"cache-{variant}"
-            cold, warm = Counting(), Counting()
-            cw, ce = build_all(usable, btfs, a.hosts, cache, cold, variant == "proposed")
-            ww, we = build_all(usable, btfs, a.hosts, cache, warm, variant == "proposed")
-            results[variant] = (cold, warm, cw, ww, ce + we)
+        cache = work / "cache"
+        cold, warm = Counting(), Counting()
+        cold_wall, errs, cold_native = build_all(usable, btfs, a.hosts, cache, cold)
+        warm_wall, we, warm_native = build_all(usable, btfs, a.hosts, cache, warm)
+        errs += we
     print(f"load average after: {C.loadavg()}")
-    rows = []
-    for variant, (cold, warm, cw, ww, _err) in results.items():
-        busy = sum(c[3] - c[2] for c in cold.compiles())
-        rows.append([variant, "cold", C.fmt_s(cw), len(cold.compiles()), pairs,
-                     cold.max_overlap(), C.fmt_s(busy), f"{busy / cw:.2f}" if cw > 0 else "-"])
-        rows.append([variant, "warm", C.fmt_s(ww), len(warm.compiles()), pairs,
-                     warm.max_overlap(), "-", "-"])
-    print("\n" + C.table(["builder", "build", "wall", "compiles", "distinct (source, BTF)",
-                          "max concurrent", "compile time summed", "summed / wall"], rows))
-    print("as-is: kmatrix/build.py as in the tree; proposed: plus one lock per cache key "
-          "(see docs/performance.md)")
-    cold, warm, cold_wall, warm_wall, errs = results["as-is"]
-    n_cold = len(cold.compiles())
     busy = sum(c[3] - c[2] for c in cold.compiles())
+    rows = [["cold", C.fmt_s(cold_wall), len(cold.compiles()), cold_native, pairs,
+             cold.max_overlap(), C.fmt_s(busy), f"{busy / cold_wall:.2f}" if cold_wall > 0 else "-"],
+            ["warm", C.fmt_s(warm_wall), len(warm.compiles()), warm_native, pairs,
+             warm.max_overlap(), "-", "-"]]
+    print("\n" + C.table(["build", "wall", "compiles", "Builder.compiles", "distinct (source, BTF)",
+                          "max concurrent", "compile time summed", "summed / wall"], rows))
+    n_cold = len(cold.compiles())
     dup = n_cold - len({(c[0], c[1]) for c in cold.compiles()})
     if dup > 0:
-        print(f"as-is: {dup} compile(s) repeated an object that another host or an identical "
+        print(f"{dup} compile(s) repeated an object that another host or an identical "
               "copy was compiling at the same time")
     for e in errs:
-        v.check("every case compiles (as-is)", False, e)
-    for e in results["proposed"][4]:
-        v.check("every case compiles (proposed)", False, e)
-    v.check("warm rebuild compiles nothing", len(warm.compiles()) == 0,
+        v.check("every case compiles", False, e)
+    v.check("warm rebuild compiles nothing", len(warm.compiles()) == 0 == warm_native,
             f"{len(warm.compiles())} compiles in {warm_wall:.2f}s")
     want_par = min(2, pairs)
     v.check("cold build compiles in parallel", cold.max_overlap() >= want_par,
             f"up to {cold.max_overlap()} compiles at once, summed compile time / wall = "
             f"{busy / cold_wall:.2f}" if cold_wall > 0 else "-")
-    v.check("cold compiles == distinct (source, BTF) pairs", n_cold == pairs,
-            f"{n_cold} compiles for {pairs} pairs"
-            + (f" (proposed builder: {len(results['proposed'][0].compiles())})"))
+    v.check("cold compiles == distinct (source, BTF) pairs", n_cold == pairs == cold_native,
+            f"{n_cold} compiles ({cold_native} by Builder.compiles) for {pairs} pairs")
     return v.finish()
 
 

@@ -38,8 +38,31 @@ class BuildOutcome:
     cached: bool = False
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+# Process-wide, shared by every host's Builder: a run makes one Builder per host
+# and hosts build concurrently, so per-instance caches would fork `clang
+# --version`, hash the BTF blob and compile a shared object once per host.
+_SHARED_LOCK = threading.Lock()
+_VERSIONS: dict[tuple[str, ...], Optional[str]] = {}
+_KEY_LOCKS: dict[str, threading.Lock] = {}
+_BTF_SHAS: dict[tuple[str, int, int, int], str] = {}  # (path, inode, size, mtime) -> sha
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file, memoised by its identity and mtime, read in 1 MiB chunks."""
+    st = path.stat()
+    ident = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    with _SHARED_LOCK:
+        sha = _BTF_SHAS.get(ident)
+    if sha is not None:
+        return sha
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    sha = h.hexdigest()
+    with _SHARED_LOCK:
+        _BTF_SHAS[ident] = sha
+    return sha
 
 
 def _tool_version(argv: list[str]) -> Optional[str]:
@@ -63,27 +86,23 @@ class Builder:
             "bpftool", path="/usr/sbin:/sbin") or "bpftool"
         self.libbpf_include = Path(libbpf_include)
         self.python = python or sys.executable
-        self._versions: dict[str, Optional[str]] = {}
-        # Hosts build concurrently and often share a kernel: one compile per key,
-        # the other threads wait for it and take the cached object.
         self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
         self.compiles = 0  # compiler invocations by this Builder (bench/build.py reads it)
 
     # -- pieces ----------------------------------------------------------------
 
     def compiler_version(self, compiler: str = "clang") -> Optional[str]:
-        with self._lock:
-            return self._compiler_version(compiler)
-
-    def _compiler_version(self, compiler: str) -> Optional[str]:
-        if compiler not in self._versions:
+        # Keyed by the command that answers, so Builders with another clang differ.
+        ident = (compiler, self.python) if compiler == "ziglang" else (compiler, self.clang)
+        with _SHARED_LOCK:
+            if ident in _VERSIONS:
+                return _VERSIONS[ident]
             if compiler == "ziglang":
                 v = _tool_version([self.python, "-m", "ziglang", "version"])
-                self._versions[compiler] = f"zig {v}" if v else None
+                _VERSIONS[ident] = f"zig {v}" if v else None
             else:
-                self._versions[compiler] = _tool_version([self.clang, "--version"])
-        return self._versions[compiler]
+                _VERSIONS[ident] = _tool_version([self.clang, "--version"])
+            return _VERSIONS[ident]
 
     def include_dir(self) -> Path:
         """A private include dir holding only `bpf/` (libbpf's headers).
@@ -106,14 +125,21 @@ class Builder:
     def vmlinux_h(self, btf_path: Path) -> tuple[Path, str]:
         """(directory holding vmlinux.h for this BTF blob, BTF sha256)."""
         try:
-            blob = Path(btf_path).read_bytes()
+            sha = _file_sha256(Path(btf_path))
         except OSError as e:
             raise BuildError(f"cannot read BTF {btf_path}: {e}") from None
-        sha = _sha256(blob)
         d = self.cache_dir / "vmlinux" / sha
         header = d / "vmlinux.h"
         if header.is_file():
             return d, sha
+        with _SHARED_LOCK:  # hosts sharing a kernel dump it once
+            lock = _KEY_LOCKS.setdefault(f"vmlinux:{sha}", threading.Lock())
+        with lock:
+            if not header.is_file():
+                self._dump_header(Path(btf_path), d, header)
+        return d, sha
+
+    def _dump_header(self, btf_path: Path, d: Path, header: Path) -> None:
         d.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".vmlinux.", suffix=".h")
         try:
@@ -129,7 +155,6 @@ class Builder:
             raise BuildError(f"bpftool btf dump of {btf_path} failed: "
                              f"{p.stderr.decode('utf-8', 'replace').strip()}")
         os.replace(tmp, header)
-        return d, sha
 
     def _key(self, case: Case, btf_sha: str, argv_flags: list[str], compiler: str) -> str:
         h = hashlib.sha256()
@@ -165,8 +190,10 @@ class Builder:
             key = self._key(case, btf_sha, [arch_c, *cflags], compiler)
         except OSError as e:
             return BuildOutcome(False, None, f"cannot read {case.src}: {e}")
-        with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        # Hosts build concurrently and often share a kernel (and a catalogue may hold
+        # identical copies): one compile per key, the others wait and take the object.
+        with _SHARED_LOCK:
+            key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
         with key_lock:
             return self._compile(case, key, objs, hdr_dir, arch_c, cflags, compiler)
 

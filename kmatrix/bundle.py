@@ -6,10 +6,13 @@ objs/<id>.bpf.o (build: local) or src/<id>.bpf.c (build: remote), plan.json.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tempfile
+import threading
 import zipfile
-from contextlib import ExitStack
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
@@ -60,6 +63,41 @@ def _add(z: zipfile.ZipFile, name: str, data: bytes) -> None:
     z.writestr(info, data)
 
 
+def _member_id(path: Path) -> tuple[str, int, int, int]:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+# Every host of a run ships the same agent, checks and (per kernel) objects; only
+# plan.json differs. The shebang + shared members are deflated once per distinct
+# member set and kept here; each host's bundle appends its plan.json to a copy.
+_BASES: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+_BASES_MAX = 16
+_BASES_LOCK = threading.Lock()
+
+
+def _base(members: list[tuple[str, Path]]) -> bytes:
+    key = tuple((name, _member_id(path)) for name, path in members)
+    with _BASES_LOCK:
+        if key in _BASES:
+            _BASES.move_to_end(key)
+            return _BASES[key]
+    buf = io.BytesIO()
+    # zipapp convention: a shebang line, then the zip written through the same
+    # stream (offsets count from the file's start, so appending stays valid).
+    buf.write(b"#!/usr/bin/env python3\n")
+    with zipfile.ZipFile(buf, "w") as z:
+        _add(z, "__main__.py", MAIN.encode())
+        for name, path in members:
+            _add(z, name, path.read_bytes())
+    data = buf.getvalue()
+    with _BASES_LOCK:
+        _BASES[key] = data
+        while len(_BASES) > _BASES_MAX:
+            _BASES.popitem(last=False)
+    return data
+
+
 def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[str, Any],
                 out: Path, sources: Optional[Mapping[str, Path]] = None) -> Path:
     """Write agent.pyz to `out`; fills each plan entry's check/obj/src names."""
@@ -70,39 +108,41 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
         plan["cases"] = [{"id": c.id, "timeout": c.timeout, "meta": c.meta}
                          for c in by_id.values()]
     remote = plan.get("build") == "remote"
-    tmp = out.with_name(f".{out.name}.{os.getpid()}")
-    # zipapp convention: a shebang line, then the zip written through the same file.
-    with ExitStack() as stack:
-        fh = stack.enter_context(open(tmp, "wb"))
-        fh.write(b"#!/usr/bin/env python3\n")
-        z = stack.enter_context(zipfile.ZipFile(fh, "w"))
-        _add(z, "__main__.py", MAIN.encode())
-        for py in sorted(AGENT_DIR.glob("*.py")):
-            _add(z, f"kmatrix_agent/{py.name}", py.read_bytes())
-        for entry in plan["cases"]:
-            case = by_id.get(entry["id"])
-            if case is None:
-                raise KeyError(f"plan names case {entry['id']!r} that is not in `cases`")
-            entry["check"] = f"cases/{case.id}.py"
-            _add(z, entry["check"], case.check.read_bytes())
-            # CASE["files"]: extra files next to the check (e.g. a module's source).
-            files = {}
-            for rel in case.meta.get("files") or []:
-                files[rel] = f"files/{case.id}/{rel}"
-                _add(z, files[rel], (case.check.parent / rel).read_bytes())
-            if files:
-                entry["files"] = files
-            if not case.build:
-                continue
-            if remote:
-                src = (sources or {}).get(case.id) or case.src
-                if src is not None:
-                    entry["src"] = f"src/{case.id}.bpf.c"
-                    _add(z, entry["src"], Path(src).read_bytes())
-            elif case.id in objects:
-                entry["obj"] = f"objs/{case.id}.bpf.o"
-                _add(z, entry["obj"], Path(objects[case.id]).read_bytes())
+    members = [(f"kmatrix_agent/{py.name}", py) for py in sorted(AGENT_DIR.glob("*.py"))]
+    for entry in plan["cases"]:
+        case = by_id.get(entry["id"])
+        if case is None:
+            raise KeyError(f"plan names case {entry['id']!r} that is not in `cases`")
+        entry["check"] = f"cases/{case.id}.py"
+        members.append((entry["check"], case.check))
+        # CASE["files"]: extra files next to the check (e.g. a module's source).
+        files = {}
+        for rel in case.meta.get("files") or []:
+            files[rel] = f"files/{case.id}/{rel}"
+            members.append((files[rel], case.check.parent / rel))
+        if files:
+            entry["files"] = files
+        if not case.build:
+            continue
+        if remote:
+            src = (sources or {}).get(case.id) or case.src
+            if src is not None:
+                entry["src"] = f"src/{case.id}.bpf.c"
+                members.append((entry["src"], Path(src)))
+        elif case.id in objects:
+            entry["obj"] = f"objs/{case.id}.bpf.o"
+            members.append((entry["obj"], Path(objects[case.id])))
+    buf = io.BytesIO(_base(members))
+    buf.seek(0, io.SEEK_END)
+    with zipfile.ZipFile(buf, "a") as z:
         _add(z, "plan.json", json.dumps(plan, indent=1, sort_keys=True).encode())
-    tmp.chmod(0o755)
-    os.replace(tmp, out)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return out
