@@ -8,6 +8,7 @@ code `runners/run` execs, minus the apt/venv bootstrap) with a private cache.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,13 @@ class SshdFleet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def copy_cases(dest: Path, ids: Sequence[str]) -> Path:
+    """A catalogue of the named real cases (family/name), copied into `dest`."""
+    for cid in ids:
+        fam, name = cid.split("/")
+        (dest / fam).mkdir(parents=True, exist_ok=True)
+        for src in (ROOT / "bpf_cases" / fam).glob(f"{name}.*"):
+            shutil.copy(src, dest / fam / src.name)
+    return dest

@@ -11,12 +11,11 @@ gates green and the diff against base is not a regression.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loopback import Loopback, can_run
+from loopback import Loopback, can_run, copy_cases
 
 pytestmark = [pytest.mark.sshd, pytest.mark.bpf,
               pytest.mark.skipif(can_run() is not None, reason=str(can_run()))]
@@ -40,12 +39,7 @@ def run(t):
 
 
 def _subset(dest: Path) -> Path:
-    for cid in SUBSET:
-        fam, name = cid.split("/")
-        (dest / fam).mkdir(parents=True, exist_ok=True)
-        for src in (ROOT / "bpf_cases" / fam).glob(f"{name}.*"):
-            shutil.copy(src, dest / fam / src.name)
-    return dest
+    return copy_cases(dest, SUBSET)
 
 
 def _verdicts(run_dir: Path) -> dict[str, dict]:

@@ -10,14 +10,13 @@ host, and the JUnit testcases per arch.
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from loopback import ROOT, Loopback, can_run
+from loopback import Loopback, can_run, copy_cases
 
 pytestmark = [pytest.mark.sshd, pytest.mark.bpf,
               pytest.mark.skipif(can_run() is not None, reason=str(can_run()))]
@@ -60,12 +59,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
 
 
 def _subset(dest: Path) -> Path:
-    for cid in SUBSET:
-        fam, name = cid.split("/")
-        (dest / fam).mkdir(parents=True, exist_ok=True)
-        for src in (ROOT / "bpf_cases" / fam).glob(f"{name}.*"):
-            shutil.copy(src, dest / fam / src.name)
-    return dest
+    return copy_cases(dest, SUBSET)
 
 
 def _load(d: Path) -> dict[str, Any]:
