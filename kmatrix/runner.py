@@ -763,8 +763,15 @@ def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         if before.get(key) is None or after.get(key) is None:
             continue
         old = set(before.get(key) or [])
+        if key == "pinned":
+            old |= BPFFS_PRELOAD
         out += [f"{label} {x}" for x in after.get(key) or [] if x not in old]
     return out
+
+
+# The kernel itself pins these iterators (CONFIG_BPF_PRELOAD) whenever bpffs is
+# mounted: a mount during the run (by the user, systemd or another tool) is not a leak.
+BPFFS_PRELOAD = frozenset({"/sys/fs/bpf/maps.debug", "/sys/fs/bpf/progs.debug"})
 
 
 def _s(v: Any) -> str:

@@ -562,3 +562,4 @@ def test_console_verdict_reads_the_serial_log_since_the_last_boot(tmp_path: Path
     assert text.startswith("bug: ")
     assert "kernel BUG at kernel/bpf/cpumask.c:52!" in text
     assert "panic: " in text and "sysrq triggered crash" not in text
+
