@@ -116,7 +116,8 @@ class Builder:
             if not (src / "bpf_helpers.h").is_file():
                 raise BuildError(f"libbpf headers not found in {src} (install libbpf-dev)")
             d.mkdir(parents=True, exist_ok=True)
-            tmp = d / f".bpf.{os.getpid()}"
+            # Unique per thread too: concurrent hosts of one run get here together.
+            tmp = d / f".bpf.{os.getpid()}.{threading.get_ident()}"
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(src.resolve())
             os.replace(tmp, link)

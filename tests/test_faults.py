@@ -244,6 +244,7 @@ def test_check_that_raises_mid_case_leaves_nothing_behind(tmp_path: Path,
     assert h["error"] is None
 
 
+@pytest.mark.serial
 def test_leftover_bpf_object_is_reported(tmp_path: Path, sshd: SshdInfo) -> None:
     """A case that pins a program on purpose must be reported as left behind."""
     pin = f"/sys/fs/bpf/kmatrix_test_{os.getpid()}"
