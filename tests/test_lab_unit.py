@@ -15,13 +15,13 @@ import sys
 import textwrap
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
 from kmatrix.errors import LabError
+from kmatrix.inventory import QemuSpec
 from kmatrix.lab import image as lab_image
 from kmatrix.lab import ports
 from kmatrix.lab import qemu as lab_qemu
@@ -29,15 +29,8 @@ from kmatrix.lab import qemu as lab_qemu
 pytestmark = pytest.mark.fast
 
 
-@dataclass
-class Spec:
-    suite: str = ""
-    packages: list[str] = field(default_factory=list)
-    mirror: Optional[str] = None
-    image: Optional[dict[str, Any]] = None
-    memory: str = "2G"
-    smp: int = 2
-    boot_timeout: float = 300.0
+# The lab takes the inventory's own qemu: block.
+Spec = QemuSpec
 
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ5Yv7ihIMbN0LTbq8kiBaiGvWkkTB1E3m2S3YFx1nL1"

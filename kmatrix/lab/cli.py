@@ -12,27 +12,14 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from kmatrix import archs
 from kmatrix.errors import KmatrixError
+from kmatrix.inventory import QemuSpec
 from kmatrix.lab import image as lab_image
 from kmatrix.lab import qemu as lab_qemu
-
-
-@dataclass
-class CliSpec:
-    """Stand-in with QemuSpec's attributes, for manual use without hosts.yaml."""
-
-    suite: str = ""
-    packages: list[str] = field(default_factory=list)
-    mirror: Optional[str] = None
-    image: Optional[dict[str, str]] = None
-    memory: str = "2G"
-    smp: int = 2
-    boot_timeout: float = 600.0
 
 
 def _say(msg: str) -> None:
@@ -57,8 +44,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         arch = archs.normalize(args.arch)
     except ValueError as e:
         ap.error(str(e))
-    spec = CliSpec(suite=args.suite, packages=args.package, mirror=args.mirror,
-                   memory=args.memory, smp=args.smp)
+    # Manual boots get a longer SSH wait than a run's default.
+    spec = QemuSpec(suite=args.suite, packages=args.package, mirror=args.mirror,
+                    memory=args.memory, smp=args.smp, boot_timeout=600.0)
     try:
         t0 = time.monotonic()
         img = lab_image.ensure_image(arch, spec, args.cache_dir, _say)
