@@ -38,6 +38,7 @@ from kmatrix.transport.base import CommandTimeout
 
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 MAX_EVENT_LINE = 1 << 20  # a hostile or broken agent cannot make us buffer more per line
+PROBE_STATES = ("yes", "no", "blocked", "unknown")  # kmatrix/agent/probes.py
 
 
 @dataclass
@@ -602,6 +603,9 @@ class HostRun:
         if kind == "hello" and _num(ev.get("pid")):
             self._agent_pid = int(ev["pid"])
             return
+        if kind == "probes" and isinstance(ev.get("probes"), dict):
+            self._record_probes(ev["probes"])
+            return
         if kind == "start" and ev.get("case") in by_id:
             self._current = ev["case"]
             return
@@ -630,6 +634,18 @@ class HostRun:
         self._record(cr)
         done = len(self.result.cases)
         self.progress.case(self.host.name, done, total, cid, cr.verdict, cr.reason)
+
+    def _record_probes(self, probes: dict[str, Any]) -> None:
+        """The agent's capability probes: kept with the host's facts (results.json,
+        report) and one property per probe (JUnit)."""
+        clean = {}
+        for name, r in probes.items():
+            if isinstance(name, str) and isinstance(r, dict) and r.get("state") in PROBE_STATES:
+                clean[name[:64]] = {"state": r["state"], "class": r.get("class"),
+                                    "sentence": _s(r.get("sentence"))[:500]}
+        self.result.facts["probes"] = clean
+        for name, r in sorted(clean.items()):
+            self.result.properties[f"probe.{name}"] = r["state"]
 
     def _rerun(self, remote_bundle: str, cases: list[Case], failed: list[CaseResult]) -> None:
         ids = [c.case for c in failed]

@@ -8,7 +8,8 @@ CASE = {
     "description": "bpf_dynptr_from_mem over a map value: write, read back, refuse "
                    "out-of-bounds; write through a bpf_dynptr_data slice",
     # Helpers are BTF FUNCs too: presence beats a version range on backporting vendor kernels.
-    "requires": {"btf_funcs": ["bpf_dynptr_from_mem", "bpf_dynptr_read", "bpf_dynptr_write",
+    "requires": {"probes": ["dynptr"],
+                 "btf_funcs": ["bpf_dynptr_from_mem", "bpf_dynptr_read", "bpf_dynptr_write",
                                "bpf_dynptr_data"]},
     "timeout": 60,
 }

@@ -3,7 +3,8 @@
 CASE = {
     "description": "verifier rejects a write through a bpf_dynptr_data slice after "
                    "bpf_ringbuf_submit_dynptr released its record",
-    "requires": {"btf_funcs": ["bpf_ringbuf_reserve_dynptr", "bpf_ringbuf_submit_dynptr",
+    "requires": {"probes": ["dynptr"],
+                 "btf_funcs": ["bpf_ringbuf_reserve_dynptr", "bpf_ringbuf_submit_dynptr",
                                "bpf_dynptr_data"]},
     # The slice register becomes a plain scalar once the reference is released. Kernels
     # with strict alignment checks (riscv64 7.x) report the scalar store as misaligned

@@ -2,7 +2,8 @@
 
 CASE = {
     "description": "verifier rejects bpf_dynptr_read on an uninitialized struct bpf_dynptr",
-    "requires": {"btf_funcs": ["bpf_dynptr_read"]},
+    "requires": {"probes": ["dynptr"],
+                 "btf_funcs": ["bpf_dynptr_read"]},
     # The argument number in the message differs between kernels (regno vs. arg).
     "expect_reject": {"prog": "read_uninit", "verifier": "Expected an initialized dynptr as",
                       "errno": "EINVAL"},

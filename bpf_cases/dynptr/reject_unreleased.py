@@ -3,7 +3,8 @@
 CASE = {
     "description": "verifier rejects a bpf_ringbuf_reserve_dynptr that is never submitted or "
                    "discarded (unreleased reference)",
-    "requires": {"btf_funcs": ["bpf_ringbuf_reserve_dynptr"]},
+    "requires": {"probes": ["dynptr"],
+                 "btf_funcs": ["bpf_ringbuf_reserve_dynptr"]},
     "expect_reject": {"prog": "leak_reservation", "verifier": "Unreleased reference id=",
                       "errno": "EINVAL"},
     "timeout": 60,

@@ -7,7 +7,8 @@ import time
 CASE = {
     "description": "bpf_ringbuf_reserve_dynptr + bpf_dynptr_write + submit, record read back; "
                    "a discarded reservation never arrives",
-    "requires": {"btf_funcs": ["bpf_ringbuf_reserve_dynptr", "bpf_ringbuf_submit_dynptr",
+    "requires": {"probes": ["dynptr"],
+                 "btf_funcs": ["bpf_ringbuf_reserve_dynptr", "bpf_ringbuf_submit_dynptr",
                                "bpf_ringbuf_discard_dynptr", "bpf_dynptr_write"]},
     "timeout": 60,
 }

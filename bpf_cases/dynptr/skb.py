@@ -7,7 +7,8 @@ import struct
 CASE = {
     "description": "bpf_dynptr_from_skb, bpf_dynptr_slice of Ethernet/IPv4/UDP headers and "
                    "payload, bpf_dynptr_slice_rdwr write, run with BPF_PROG_TEST_RUN",
-    "requires": {"kfuncs": ["bpf_dynptr_from_skb", "bpf_dynptr_slice", "bpf_dynptr_slice_rdwr"],
+    "requires": {"probes": ["dynptr"],
+                 "kfuncs": ["bpf_dynptr_from_skb", "bpf_dynptr_slice", "bpf_dynptr_slice_rdwr"],
                  "btf_funcs": ["bpf_dynptr_write"]},
     "timeout": 60,
 }

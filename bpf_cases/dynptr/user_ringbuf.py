@@ -6,7 +6,8 @@ import struct
 CASE = {
     "description": "BPF_MAP_TYPE_USER_RINGBUF written with libbpf user_ring_buffer__*, drained "
                    "from raw_tp/sys_enter by bpf_user_ringbuf_drain through dynptrs",
-    "requires": {"btf_funcs": ["bpf_user_ringbuf_drain", "bpf_dynptr_read"]},
+    "requires": {"probes": ["dynptr"],
+                 "btf_funcs": ["bpf_user_ringbuf_drain", "bpf_dynptr_read"]},
     "timeout": 60,
 }
 

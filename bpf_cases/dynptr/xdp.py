@@ -8,7 +8,8 @@ import struct
 CASE = {
     "description": "bpf_dynptr_from_xdp in xdp.frags on a >4k packet: bpf_dynptr_read/slice/"
                    "write across the head->frag boundary and at the end of the last frag",
-    "requires": {"kfuncs": ["bpf_dynptr_from_xdp", "bpf_dynptr_slice"],
+    "requires": {"probes": ["dynptr"],
+                 "kfuncs": ["bpf_dynptr_from_xdp", "bpf_dynptr_slice"],
                  "btf_funcs": ["bpf_dynptr_read", "bpf_dynptr_write"]},
     "timeout": 60,
 }

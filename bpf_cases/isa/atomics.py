@@ -7,6 +7,7 @@ CASE = {
     "description": "BPF atomics (-mcpu=v3): fetch_add/and/or/xor, xchg, cmpxchg (64 and 32 bit) "
                    "and non-fetching add/and/or/xor from raw_tp/sys_enter, values checked",
     "cflags": ["-mcpu=v3"],
+    "requires": {"probes": ["atomics"]},
     "timeout": 60,
 }
 

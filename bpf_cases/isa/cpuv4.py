@@ -13,6 +13,7 @@ CASE = {
     "description": "cpu v4: sign-extending loads and moves, bswap16/32/64, sdiv/smod 32/64 and "
                    "gotol from raw_tp/sys_enter, values checked",
     "compiler": "ziglang",
+    "requires": {"probes": ["cpu_v4"]},
     "timeout": 60,
 }
 

@@ -7,7 +7,8 @@ CASE = {
     "description": "bpf_cgroup_from_id + bpf_cgroup_acquire/release of the current cgroup "
                    "from tp_btf/sys_enter; id and level match a cgroup v2 directory the "
                    "check creates",
-    "requires": {"kfuncs": ["bpf_cgroup_from_id", "bpf_cgroup_acquire", "bpf_cgroup_release"],
+    "requires": {"probes": ["kfunc_call"],
+                 "kfuncs": ["bpf_cgroup_from_id", "bpf_cgroup_acquire", "bpf_cgroup_release"],
                  "config": ["CONFIG_CGROUPS"]},
     "timeout": 60,
 }

@@ -6,6 +6,7 @@ CASE = {
     "description": "bpf_cpumask_create, set_cpu/test_cpu/first/clear_cpu and release from "
                    "tp_btf/sys_enter",
     "requires": {
+        "probes": ["kfunc_call"],
         "kfuncs": ["bpf_cpumask_create", "bpf_cpumask_release", "bpf_cpumask_set_cpu",
                    "bpf_cpumask_clear_cpu", "bpf_cpumask_test_cpu", "bpf_cpumask_first"],
     },

@@ -5,7 +5,8 @@ import os
 CASE = {
     "description": "bpf_iter_num_* open-coded iterator over a run-time range from "
                    "tp_btf/sys_enter: count, sum and last value",
-    "requires": {"kfuncs": ["bpf_iter_num_new", "bpf_iter_num_next", "bpf_iter_num_destroy"]},
+    "requires": {"probes": ["kfunc_call"],
+                 "kfuncs": ["bpf_iter_num_new", "bpf_iter_num_next", "bpf_iter_num_destroy"]},
     "timeout": 60,
 }
 

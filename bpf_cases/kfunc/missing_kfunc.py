@@ -4,7 +4,8 @@ CASE = {
     "description": "loading a program that calls a kfunc missing from vmlinux and module BTF "
                    "fails, and libbpf names the missing kfunc",
     # Any BTF function: the kernel must have BTF for the lookup to mean something.
-    "requires": {"btf_funcs": ["bpf_fentry_test1"]},
+    "requires": {"probes": ["kfunc_call"],
+                 "btf_funcs": ["bpf_fentry_test1"]},
     # libbpf's message; its errno differs between libbpf versions.
     "expect_reject": {"prog": "call_missing",
                       "verifier": "'kmatrix_no_such_kfunc': not found in kernel or module BTFs"},

@@ -6,7 +6,8 @@ import os
 CASE = {
     "description": "build the kmatrix_kfunc module on the target (headers, gcc, pahole), insmod "
                    "it, call its kfunc from tp_btf/sys_enter, check the result, rmmod",
-    "requires": {"config": ["CONFIG_MODULES", "CONFIG_DEBUG_INFO_BTF_MODULES"],
+    "requires": {"probes": ["kfunc_call", "module_btf"],
+                 "config": ["CONFIG_MODULES", "CONFIG_DEBUG_INFO_BTF_MODULES"],
                  "btf_funcs": ["register_btf_kfunc_id_set"]},
     "files": ["module_kfunc_src/Makefile", "module_kfunc_src/kmatrix_kfunc.c"],
     "timeout": 900,  # gcc under QEMU TCG is slow

@@ -4,7 +4,8 @@ verifier, which names it."""
 CASE = {
     "description": "a call to bpf_fentry_test1 (in vmlinux BTF, in no kfunc set) as a kfunc is "
                    "refused by the verifier",
-    "requires": {"btf_funcs": ["bpf_fentry_test1"]},
+    "requires": {"probes": ["kfunc_call"],
+                 "btf_funcs": ["bpf_fentry_test1"]},
     "expect_reject": {"prog": "call_unregistered",
                       "verifier": "calling kernel function bpf_fentry_test1 is not allowed",
                       "errno": "EACCES"},

@@ -5,7 +5,8 @@ import os
 CASE = {
     "description": "bpf_obj_new_impl/bpf_obj_drop_impl of a BTF type local to the program, "
                    "from tp_btf/sys_enter",
-    "requires": {"kfuncs": ["bpf_obj_new_impl", "bpf_obj_drop_impl"]},
+    "requires": {"probes": ["kfunc_call"],
+                 "kfuncs": ["bpf_obj_new_impl", "bpf_obj_drop_impl"]},
     "timeout": 60,
 }
 

@@ -6,7 +6,8 @@ import os
 CASE = {
     "description": "bpf_rcu_read_lock/unlock (two sections) around task->real_parent from "
                    "tp_btf/sys_enter; an unbalanced lock must be rejected",
-    "requires": {"kfuncs": ["bpf_rcu_read_lock", "bpf_rcu_read_unlock"]},
+    "requires": {"probes": ["kfunc_call"],
+                 "kfuncs": ["bpf_rcu_read_lock", "bpf_rcu_read_unlock"]},
     # 6.2-6.7 say "... is missing"; later kernels name the exit inside the region.
     "expect_reject": {"prog": "unbalanced",
                       "verifier": ["bpf_rcu_read_unlock is missing",

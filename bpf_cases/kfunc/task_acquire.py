@@ -5,6 +5,7 @@ import os
 CASE = {
     "description": "bpf_task_acquire/release from tp_btf/task_newtask, triggered by fork",
     "requires": {
+        "probes": ["kfunc_call"],
         "kfuncs": ["bpf_task_acquire", "bpf_task_release"],
     },
     "timeout": 60,

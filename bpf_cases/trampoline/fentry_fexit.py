@@ -4,6 +4,7 @@ CASE = {
     "description": "fentry/fexit on bpf_fentry_test1..8: every argument in, every return "
                    "value out, as BPF_PROG_TEST_RUN of a tracing program passes them",
     "requires": {
+        "probes": ["trampoline"],
         "btf_funcs": ["bpf_fentry_test1", "bpf_fentry_test2", "bpf_fentry_test3",
                       "bpf_fentry_test4", "bpf_fentry_test5", "bpf_fentry_test6",
                       "bpf_fentry_test7", "bpf_fentry_test8"],

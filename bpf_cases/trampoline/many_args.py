@@ -4,6 +4,7 @@ CASE = {
     "description": "fentry/fmod_ret/fexit on the 7-argument bpf_modify_return_test2: all "
                    "arguments, the side effect through the pointer and the return value",
     "requires": {
+        "probes": ["trampoline"],
         "btf_funcs": ["bpf_modify_return_test2"],
         "ftrace": True,
     },

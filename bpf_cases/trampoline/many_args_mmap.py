@@ -8,6 +8,7 @@ CASE = {
                    "stack on every arch): length/prot/flags and the last pointer arguments "
                    "in, the mapped address out",
     "requires": {
+        "probes": ["trampoline", "get_func_arg"],
         "btf_funcs": ["do_mmap"],
         "ftrace": True,
     },

@@ -11,7 +11,8 @@ except ImportError:  # run from a checkout
 CASE = {
     "description": "fentry/fexit on veth_xmit from the veth module's BTF, fired by frames sent "
                    "over a veth pair in a private netns",
-    "requires": {"config": ["CONFIG_VETH"], "ftrace": True},
+    "requires": {"probes": ["trampoline"],
+                 "config": ["CONFIG_VETH"], "ftrace": True},
     "timeout": 60,
 }
 

@@ -7,7 +7,8 @@ CASE = {
     "description": "bpf_xdp_adjust_tail on a multi-frag packet from BPF_PROG_TEST_RUN: shrink "
                    "that frees the last frag, shrink back into the head, grow into the last "
                    "frag's tailroom, and a grow past it refused with -EINVAL",
-    "requires": {"btf_funcs": ["bpf_xdp_get_buff_len", "bpf_xdp_adjust_tail"]},
+    "requires": {"probes": ["xdp_frags"],
+                 "btf_funcs": ["bpf_xdp_get_buff_len", "bpf_xdp_adjust_tail"]},
     "timeout": 60,
 }
 

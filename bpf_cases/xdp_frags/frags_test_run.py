@@ -6,7 +6,8 @@ import struct
 CASE = {
     "description": "xdp.frags with BPF_PROG_TEST_RUN on 9000 bytes: get_buff_len and "
                    "load/store_bytes across head->frag and frag->frag boundaries",
-    "requires": {"btf_funcs": ["bpf_xdp_get_buff_len", "bpf_xdp_load_bytes",
+    "requires": {"probes": ["xdp_frags"],
+                 "btf_funcs": ["bpf_xdp_get_buff_len", "bpf_xdp_load_bytes",
                                "bpf_xdp_store_bytes"]},
     "timeout": 60,
 }

@@ -12,7 +12,8 @@ CASE = {
     "description": "plain SEC(\"xdp\") in native mode on a veth whose peer has MTU 9000 is "
                    "refused with ERANGE (\"Peer MTU is too large\"); xdp.frags is accepted "
                    "and runs on a jumbo frame",
-    "requires": {"config": ["CONFIG_VETH"]},
+    "requires": {"probes": ["xdp_frags"],
+                 "config": ["CONFIG_VETH"]},
     "timeout": 60,
 }
 

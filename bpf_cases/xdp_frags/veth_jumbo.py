@@ -11,7 +11,8 @@ except ImportError:  # run from a checkout
 CASE = {
     "description": "veth pair with MTU 9000 in a private netns: xdp.frags attached in native "
                    "mode counts jumbo frames sent over AF_PACKET, their bytes and trailers",
-    "requires": {"btf_funcs": ["bpf_xdp_get_buff_len", "bpf_xdp_load_bytes"],
+    "requires": {"probes": ["xdp_frags"],
+                 "btf_funcs": ["bpf_xdp_get_buff_len", "bpf_xdp_load_bytes"],
                  "config": ["CONFIG_VETH"]},
     "timeout": 60,
 }

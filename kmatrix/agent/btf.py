@@ -87,11 +87,19 @@ def _types(data):
         tid += 1
 
 
+def func_ids(data):
+    """FUNC name -> type id in a raw BTF blob (bytes); the first id wins on duplicates."""
+    strs = _layout(data)[3]
+    out = {}
+    for tid, kind, name_off, _ref, _off in _types(data):
+        if kind == KIND_FUNC:
+            out.setdefault(_cstr(strs, name_off), tid)
+    return out
+
+
 def func_names(data):
     """Return the set of FUNC type names in a raw BTF blob (bytes)."""
-    strs = _layout(data)[3]
-    return set(_cstr(strs, name_off) for _tid, kind, name_off, _ref, _off in _types(data)
-               if kind == KIND_FUNC)
+    return set(func_ids(data))
 
 
 KIND_DECL_TAG = 17
@@ -117,8 +125,14 @@ def kfunc_names(data):
     return set(funcs[t] for t in tagged if t in funcs)
 
 
-def vmlinux_func_names(path=VMLINUX):
-    """FUNC names of the running kernel's BTF; raises OSError/BTFError."""
+def vmlinux_func_ids(path=VMLINUX):
+    """FUNC name -> type id of the running kernel's BTF; raises OSError/BTFError.
+    One walk serves both the requirement checks (names) and the probes (ids)."""
     with open(path, "rb") as f:
         data = f.read()
-    return func_names(data)
+    return func_ids(data)
+
+
+def vmlinux_func_names(path=VMLINUX):
+    """FUNC names of the running kernel's BTF; raises OSError/BTFError."""
+    return set(vmlinux_func_ids(path))

@@ -23,6 +23,7 @@ from . import case as _case
 from . import dmesg as _dmesg
 from . import libbpf as _libbpf
 from . import preflight as _preflight
+from . import probes as _probes
 from . import requires as _requires
 
 AGENT_VERSION = "0.1.0"
@@ -237,7 +238,9 @@ class Agent(object):
         self.emitter = emitter
         self.workdir = plan["workdir"]
         self.facts = LazyFacts(plan.get("facts") or {})
-        self._btf_names = None
+        self._btf_ids = None
+        self.probes = _probes.Probes(_probes.Context(self.btf_ids,
+                                                     lambda: self.facts["kernel_config"]))
         self.lib = None
         self.lib_error = None
         try:
@@ -248,11 +251,14 @@ class Agent(object):
         self.remote = RemoteBuilder(bundle, self.workdir, arch) \
             if plan.get("build") == "remote" else None
 
+    def btf_ids(self):
+        # Parsed once per run, and only when a case or a probe asks for BTF functions.
+        if self._btf_ids is None:
+            self._btf_ids = _btf.vmlinux_func_ids()
+        return self._btf_ids
+
     def btf_names(self):
-        # Parsed once per run, and only when some case asks for kfuncs/btf_funcs.
-        if self._btf_names is None:
-            self._btf_names = _btf.vmlinux_func_names()
-        return self._btf_names
+        return self.btf_ids().keys()
 
     def hello(self):
         self.emitter.emit({"event": "hello", "agent": AGENT_VERSION,
@@ -263,6 +269,9 @@ class Agent(object):
 
     def run(self):
         self.hello()
+        # Every probe once per host, so the report shows what this kernel offers even
+        # for features no selected case needs; each costs a bpf(2) call or two.
+        self.emitter.emit({"event": "probes", "probes": self.probes.all()})
         done = set(self.plan.get("resume_after") or [])
         count = 0
         for entry in self.plan.get("cases") or []:
@@ -278,16 +287,19 @@ class Agent(object):
         cid = entry["id"]
         meta = entry.get("meta") or {}
         t0 = time.monotonic()
-        if entry.get("build_error") is not None:
-            return result_event(cid, "fail", "BPF object did not compile",
-                                output=entry["build_error"])
         try:
-            why = _requires.evaluate(meta.get("requires") or {}, self.facts, self.btf_names)
+            why = _requires.evaluate(meta.get("requires") or {}, self.facts, self.btf_names,
+                                     self.probes.get)
         except Exception:
             return result_event(cid, "error", "evaluating requires failed",
                                 output=traceback.format_exc())
         if why is not None:
+            # Before the compile error: a case for a feature the kernel lacks often
+            # cannot even compile against that kernel's vmlinux.h.
             return result_event(cid, "skip", why[1], why[0], time.monotonic() - t0)
+        if entry.get("build_error") is not None:
+            return result_event(cid, "fail", "BPF object did not compile",
+                                output=entry["build_error"])
         obj_source = None
         details = {}
         if meta.get("build", True):

@@ -8,6 +8,8 @@ both sides agree on what a requirement is.
 import fnmatch
 import re
 
+from .probes import PROBES
+
 KERNEL_LACKS = "kernel-lacks"
 ENVIRONMENT_BLOCKS = "environment-blocks"
 HARDWARE_MISSING = "hardware-missing"
@@ -22,9 +24,10 @@ KEYS = {
     "ftrace": "bool",
     "jit": "bool",
     "kernel": "version range such as '>=6.1' or '>=5.15,<6.9'",
+    "probes": "list of capability probe names (%s)" % ", ".join(sorted(PROBES)),
 }
 
-_LIST_KEYS = ("arch", "kfuncs", "btf_funcs", "pmu", "config")
+_LIST_KEYS = ("arch", "kfuncs", "btf_funcs", "pmu", "config", "probes")
 _BOOL_KEYS = ("ftrace", "jit")
 _ARCHES = ("x86_64", "aarch64", "riscv64")
 _CONSTRAINT = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(\d+(?:\.\d+){0,2})\s*$")
@@ -46,6 +49,11 @@ def validate(req):
                 if bad:
                     problems.append((key, "unknown arch %s (canonical: %s)"
                                      % (", ".join(bad), ", ".join(_ARCHES))))
+            elif key == "probes":
+                bad = [p for p in val if p not in PROBES]
+                if bad:
+                    problems.append((key, "unknown probe %s (known: %s)"
+                                     % (", ".join(bad), ", ".join(sorted(PROBES)))))
             elif key == "config":
                 bad = [c for c in val if not c.startswith("CONFIG_")]
                 if bad:
@@ -95,13 +103,15 @@ def _fact(facts, key):
         return None
 
 
-def evaluate(req, facts, btf_names=None):
+def evaluate(req, facts, btf_names=None, probe=None):
     """None if every requirement holds; else (reason_class, sentence).
 
     `btf_names` is a callable returning the set of BTF FUNC names (or raising
     OSError when there is no BTF); it is only called when the case asks for it.
-    Requirements are checked most fundamental first: arch, kernel, config,
-    BTF functions, hardware, then environment.
+    `probe(name)` returns a capability probe's result (agent/probes.py); a probe
+    that found the feature missing ("no") or blocked decides the skip, with its
+    evidence as the sentence. Requirements are checked most fundamental first:
+    arch, kernel, config, probes, BTF functions, hardware, then environment.
     """
     if not req:
         return None
@@ -127,6 +137,15 @@ def evaluate(req, facts, btf_names=None):
             if missing:
                 return (KERNEL_LACKS, "kernel config lacks %s (from %s)"
                         % (", ".join(missing), _fact(facts, "kernel_config_source") or "config"))
+    blocked = None  # a blocked probe speaks last: ftrace/jit facts say more precisely why
+    for name in req.get("probes") or []:
+        got = probe(name) if probe is not None else None
+        if not got or not got.get("class"):
+            continue
+        if got.get("state") == "no":
+            return (got["class"], "%s probe: %s" % (name, got.get("sentence")))
+        if got.get("state") == "blocked" and blocked is None:
+            blocked = (got["class"], "%s probe: %s" % (name, got.get("sentence")))
     wanted = list(req.get("kfuncs") or []) + list(req.get("btf_funcs") or [])
     if wanted:
         btf = _fact(facts, "btf") or {}
@@ -158,4 +177,4 @@ def evaluate(req, facts, btf_names=None):
         if ft.get("usable") is False:
             return (ft.get("class") or ENVIRONMENT_BLOCKS,
                     ft.get("reason") or "ftrace is not usable on this target")
-    return None
+    return blocked
