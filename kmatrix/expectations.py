@@ -130,6 +130,10 @@ class Expectation:
     suite: str = ""
     file: str = ""
     line: int = 0
+    # Distro releases ("openEuler 22.03", "debian 11"; globs) and full `uname -r`
+    # globs: two kernels with one version number can differ by backports.
+    os: tuple[str, ...] = ()
+    release: tuple[str, ...] = ()
 
     def matches(
         self, case_id: str, arch: str, kernel_release: str, env_tags: Iterable[str]
@@ -140,7 +144,12 @@ class Expectation:
             return False
         if not self.kernel.contains(kernel_release):
             return False
+        if self.release and not any(fnmatch.fnmatchcase(kernel_release, g)
+                                    for g in self.release):
+            return False
         tags = set(env_tags)
+        if self.os and not os_matches(self.os, tags):
+            return False
         return all(t in tags for t in self.env)
 
     def expired(self, today: Optional[_dt.date] = None) -> bool:
@@ -166,6 +175,8 @@ class Expectation:
             "arch": list(self.arch) if self.arch is not None else "*",
             "kernel": self.kernel.text,
             "env": list(self.env),
+            "os": list(self.os),
+            "release": list(self.release),
             "state": self.state,
             "reason": self.reason,
             "reason_class": self.reason_class,
@@ -173,6 +184,34 @@ class Expectation:
             "expires": self.expires.isoformat() if self.expires else None,
             "source": self.where(),
         }
+
+
+OS_TAG = "os:"  # env tag "os:<ID>:<VERSION_ID>" from the target's os-release
+
+
+def os_tags(os_release: dict[str, Any]) -> list[str]:
+    """Env tags naming the distro release: ``os:openEuler`` and ``os:openEuler:22.03``."""
+    ident = str(os_release.get("ID") or "").strip()
+    if not ident:
+        return []
+    ver = str(os_release.get("VERSION_ID") or "").strip()
+    return [OS_TAG + ident] + ([f"{OS_TAG}{ident}:{ver}"] if ver else [])
+
+
+def os_matches(patterns: Sequence[str], tags: set[str]) -> bool:
+    """Whether the host's "ID VERSION_ID" matches one of ``patterns`` (globs; a bare
+    ID means any version of it). IDs compare without case: os-release says
+    "openEuler" and "debian", users write either."""
+    full = [t[len(OS_TAG):].replace(":", " ", 1) for t in tags
+            if t.startswith(OS_TAG) and t.count(":") == 2]
+    if not full:
+        return False
+    host = full[0].lower()
+    for pat in patterns:
+        pat = pat.strip().lower()
+        if fnmatch.fnmatchcase(host, pat if " " in pat else pat + " *"):
+            return True
+    return False
 
 
 def skip_result(case_id: str, exp: Expectation) -> CaseResult:

@@ -30,6 +30,7 @@ from typing import Any, Optional
 from kmatrix import __version__, results
 from kmatrix.catalog import Case
 from kmatrix.errors import KmatrixError, TransportError
+from kmatrix.expectations import os_tags
 from kmatrix.inventory import Host
 from kmatrix.progress import Progress
 from kmatrix.results import CaseResult, HostResult, RunResult
@@ -87,6 +88,7 @@ def env_tags(host: Host, facts: dict[str, Any]) -> list[str]:
     tags = set(host.tags or [])
     if host.qemu is not None:
         tags.update({"lab", "tcg"})
+    tags.update(os_tags(facts.get("os_release") or {}))
     ftrace = facts.get("ftrace") or {}
     if not ftrace.get("usable", True):
         tags.add("ftrace-blocked")

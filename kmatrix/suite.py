@@ -42,7 +42,8 @@ from kmatrix.results import REASON_CLASSES
 __all__ = ["Suite", "load_suite", "find_suite", "apply", "exit_code", "Expectation"]
 
 TOP_KEYS = ("name", "description", "cases", "expectations")
-EXP_KEYS = ("case", "arch", "kernel", "env", "state", "reason", "link", "expires", "reason_class")
+EXP_KEYS = ("case", "arch", "kernel", "env", "os", "release", "state", "reason", "link",
+            "expires", "reason_class")
 EXP_REQUIRED = ("case", "state", "reason", "link")
 
 
@@ -166,6 +167,16 @@ def _env(value: Any, file: str, line: int) -> tuple[str, ...]:
     return tuple(t.strip() for t in items)
 
 
+def _strings(value: Any, file: str, line: int, fld: str) -> tuple[str, ...]:
+    """A string or a list of non-empty strings (os releases, uname -r globs)."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(x, str) and x.strip() for x in items):
+        raise InputError(file, line, fld, "expected a string or a list of strings")
+    return tuple(x.strip() for x in items)
+
+
 def _date(value: Any, file: str, line: int) -> Optional[_dt.date]:
     if value is None:
         return None
@@ -239,6 +250,8 @@ def _expectation(
         arch=_arch(d.get("arch"), file, _line(d, "arch", line)),
         kernel=kernel,
         env=_env(d.get("env"), file, _line(d, "env", line)),
+        os=_strings(d.get("os"), file, _line(d, "os", line), "os"),
+        release=_strings(d.get("release"), file, _line(d, "release", line), "release"),
         state=state,
         reason=_sentence(d["reason"], file, _line(d, "reason", line), "reason"),
         link=_link(d["link"], file, _line(d, "link", line)),

@@ -218,3 +218,26 @@ def test_exit_code() -> None:
     raw = RunResult(run_id="r", hosts=[HostResult(name="h", arch="x86_64", cases=[
         CaseResult(case="f/a", family="f", state="fail")])])
     assert exit_code(raw) == errors.EXIT_FAIL
+
+
+def test_os_and_release_keys_match_distro_and_full_uname() -> None:
+    """openEuler 22.03 SP3's 5.10.0-196 has arm64 trampolines and SP1's 5.10.0-136 does
+    not: an expectation can name the distro release and the full `uname -r`."""
+    from kmatrix.expectations import Expectation, VersionRange, os_tags
+
+    exp = Expectation(case="trampoline/*", arch=("aarch64",), kernel=VersionRange.parse("*"),
+                      env=(), state="xfail", reason="r", link="https://example.org",
+                      os=("openEuler 22.03",), release=("5.10.0-136.*",))
+    sp1 = os_tags({"ID": "openEuler", "VERSION_ID": "22.03"})
+    assert sp1 == ["os:openEuler", "os:openEuler:22.03"]
+    assert exp.matches("trampoline/fmod_ret", "aarch64", "5.10.0-136.12.0.86.oe2203sp1.aarch64",
+                       sp1)
+    assert not exp.matches("trampoline/fmod_ret", "aarch64",
+                           "5.10.0-196.0.0.109.oe2203sp3.aarch64", sp1)
+    deb = os_tags({"ID": "debian", "VERSION_ID": "11"})
+    assert not exp.matches("trampoline/fmod_ret", "aarch64", "5.10.0-136.x", deb)
+    assert not exp.matches("trampoline/fmod_ret", "aarch64", "5.10.0-136.x", [])
+    bare = Expectation(case="*", arch=None, kernel=VersionRange.parse("*"), env=(),
+                       state="xfail", reason="r", link="https://example.org", os=("OPENEULER",))
+    assert bare.matches("isa/cpuv4", "riscv64", "6.6.0-72", os_tags({"ID": "openEuler",
+                                                                     "VERSION_ID": "24.03"}))
