@@ -268,13 +268,16 @@ class HostRun:
             raise KmatrixError(f"host {self.host.name}: preflight printed no facts") from None
         if not isinstance(facts, dict):
             raise KmatrixError(f"host {self.host.name}: preflight printed no facts")
-        missing = []
         if not (facts.get("btf") or {}).get("present"):
-            missing.append("/sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)")
-        if not facts.get("libbpf"):
-            missing.append("libbpf.so.1 (Debian: libbpf1)")
-        if missing:
-            raise KmatrixError(f"host {self.host.name}: target lacks {', '.join(missing)}")
+            # One host-level line: every case would need BTF (vmlinux.h, CO-RE, kfuncs).
+            release = (facts.get("uname") or {}).get("release") or "?"
+            raise KmatrixError(
+                f"host {self.host.name}: kernel {release} has no BTF (/sys/kernel/btf/vmlinux; "
+                "CONFIG_DEBUG_INFO_BTF), which every case needs to compile and load; "
+                "openEuler 20.03 LTS's 4.19 kernels are built without it")
+        if getattr(self.host, "libbpf", "bundled") == "system" and not facts.get("libbpf"):
+            raise KmatrixError(f"host {self.host.name}: `libbpf: system`, but the target has "
+                               f"no libbpf.so ({_package_hint(facts, 'libbpf')})")
         return facts
 
     def _apply_skip_expectations(self) -> list[Case]:
@@ -722,11 +725,25 @@ class HostRun:
         before = (self.result.facts or {}).get("inventory") or {}
         if isinstance(after, dict):
             left += leftovers(before, after)
+        blind = unchecked(before, after if isinstance(after, dict) else {})
+        if blind:
+            # A check that could not look must not read as a clean target.
+            self.result.facts["leftover_check"] = {"degraded": blind}
+            msg = (f"{self.host.name}: leftover check degraded, not compared: "
+                   f"{'; '.join(blind)}")
+            if msg not in self.warnings:
+                self.warnings.append(msg)
         self.result.facts["leftovers"] = left
         if left:
             msg = "left on the target after the run: " + "; ".join(left)
             self.progress.host(self.host.name, msg)
             self.result.error = self.result.error or msg
+
+
+def _package_hint(facts: dict[str, Any], what: str) -> str:
+    from kmatrix.agent import kmod
+
+    return kmod.package_hint(what, rpm=kmod.is_rpm(facts.get("os_release") or {}))
 
 
 def judge_health(cr: CaseResult, rules: Any = None) -> None:
@@ -784,6 +801,24 @@ def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         if key == "pinned":
             old |= BPFFS_PRELOAD
         out += [f"{label} {x}" for x in after.get(key) or [] if x not in old]
+    return out
+
+
+# Inventory keys and what a missing one means, for the degraded-check notice.
+_INVENTORY_SOURCES = {"progs": "BPF programs", "maps": "BPF maps", "links": "BPF links"}
+
+
+def unchecked(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What the leftover check could not compare, each with the tool that was missing."""
+    out: list[str] = []
+    bpf = [k for k in ("progs", "maps", "links") if before.get(k) is None or after.get(k) is None]
+    if bpf:
+        out.append(", ".join(_INVENTORY_SOURCES[k] for k in bpf) + " (no bpftool on the "
+                   "target; Debian: bpftool, openEuler: dnf install bpftool)")
+    # No /sys/fs/bpf, /run or /proc/modules means nothing of that kind can be left;
+    # a missing `ip` command, though, hides veths that may be there.
+    if before.get("veths") is None or after.get("veths") is None:
+        out.append("veth devices (no ip command on the target; iproute2)")
     return out
 
 

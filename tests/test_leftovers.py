@@ -27,3 +27,30 @@ def test_leftover_bpf_objects_held_by_a_live_process_are_not_blamed() -> None:
 def test_no_comparison_without_a_before_inventory() -> None:
     # No bpftool at preflight: nothing to compare against, so nothing is claimed.
     assert leftovers({"progs": None}, {"progs": [3], "detail": {"prog": {"3": {}}}}) == []
+
+
+def test_without_bpftool_the_check_says_it_is_degraded() -> None:
+    from kmatrix.runner import unchecked
+
+    full = {"progs": [1], "maps": [], "links": [], "pinned": [], "netns": [], "veths": [],
+            "modules": []}
+    assert unchecked(full, full) == []
+    blind = dict(full, progs=None, maps=None, links=None)
+    [msg] = unchecked(blind, blind)
+    assert msg.startswith("BPF programs, BPF maps, BPF links (no bpftool")
+    assert "dnf install bpftool" in msg
+    [msg] = unchecked(full, dict(full, veths=None))
+    assert "veth devices" in msg
+
+
+def test_package_hints_name_dnf_packages_on_openeuler(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kmatrix.agent import kmod
+
+    osr = tmp_path / "os-release"
+    osr.write_text('NAME="openEuler"\nVERSION="22.03 (LTS-SP3)"\nID="openEuler"\nVERSION_ID="22.03"\n')
+    assert kmod.rpm_based(str(osr))
+    assert kmod.package_hint("headers", "5.10.0-196.oe2203sp3.aarch64", rpm=True) == \
+        "install it: dnf install kernel-devel-5.10.0-196.oe2203sp3.aarch64"
+    osr.write_text('ID=debian\nVERSION_ID="11"\n')
+    assert not kmod.rpm_based(str(osr))
+    assert kmod.package_hint("pahole", rpm=False) == "install it: apt install dwarves"

@@ -91,13 +91,52 @@ def load_blockers(root="/"):
     return None
 
 
+# What to install, by distro family: (Debian/Ubuntu, openEuler and other rpm distros).
+PACKAGES = {
+    "headers": ("linux-headers-%s", "kernel-devel-%s"),
+    "pahole": ("dwarves", "dwarves"),
+    "bpftool": ("bpftool", "bpftool"),
+    "libbpf": ("libbpf1", "libbpf"),
+}
+
+
+def is_rpm(os_release):
+    """True for openEuler and other rpm distros, from an os-release mapping."""
+    ids = ("%s %s" % (os_release.get("ID", ""), os_release.get("ID_LIKE", ""))).lower()
+    return any(x in ids for x in ("openeuler", "rhel", "fedora", "centos", "suse"))
+
+
+def rpm_based(os_release_path="/etc/os-release"):
+    """is_rpm() of this machine's os-release (without one: is there an rpm?)."""
+    try:
+        with open(os_release_path) as f:
+            pairs = [ln.split("=", 1) for ln in f.read().splitlines() if "=" in ln]
+    except OSError:
+        return os.path.exists("/usr/bin/rpm")
+    return is_rpm(dict((k, v.strip().strip('"')) for k, v in pairs))
+
+
+def package_hint(what, release=None, rpm=None):
+    """'install it: dnf install kernel-devel-6.6.0-72...' or the apt equivalent."""
+    deb, rpmname = PACKAGES[what]
+    if rpm is None:
+        rpm = rpm_based()
+    name = rpmname if rpm else deb
+    if "%s" in name:
+        name = name % (release or platform.release())
+    return "install it: %s install %s" % ("dnf" if rpm else "apt", name)
+
+
 def build_dir(release=None):
     """/lib/modules/<release>/build when it holds a configured tree; else Unavailable."""
     release = release or platform.release()
-    kdir = "/lib/modules/%s/build" % release
-    if not os.path.isfile(os.path.join(kdir, "Makefile")):
-        raise Unavailable(ENV_BLOCKS, "no kernel headers for %s (%s/Makefile missing; install "
-                          "the linux-headers package of the running kernel)" % (release, kdir))
+    # Debian links /lib/modules/<r>/build to its headers; openEuler's kernel-devel
+    # installs /usr/src/kernels/<r> (the link may be missing in a container).
+    cands = ["/lib/modules/%s/build" % release, "/usr/src/kernels/%s" % release]
+    kdir = next((d for d in cands if os.path.isfile(os.path.join(d, "Makefile"))), None)
+    if kdir is None:
+        raise Unavailable(ENV_BLOCKS, "no kernel headers for %s (%s/Makefile missing; %s)"
+                          % (release, cands[0], package_hint("headers", release)))
     for tool in ("make", "gcc"):
         if not _which(tool):
             raise Unavailable(ENV_BLOCKS, "%s is not installed on the target; it is needed "
@@ -154,7 +193,8 @@ def btf_precheck(kdir):
         return
     if not _which("pahole"):
         raise Unavailable(ENV_BLOCKS, "the headers tree %s has no vmlinux, so Kbuild writes no "
-                          "module BTF, and pahole (dwarves) is not installed to add it" % kdir)
+                          "module BTF, and pahole is not installed to add it (%s)"
+                          % (kdir, package_hint("pahole")))
     resolver = os.path.join(kdir, "tools/bpf/resolve_btfids/resolve_btfids")
     if not os.access(resolver, os.X_OK):
         raise Unavailable(ENV_BLOCKS, "the headers tree %s has neither vmlinux nor "
@@ -170,7 +210,8 @@ def ensure_btf(ko, kdir, timeout=300):
     pahole = _which("pahole")
     if not pahole:
         raise Unavailable(ENV_BLOCKS, "the headers tree has no vmlinux, so Kbuild wrote no "
-                          "module BTF, and pahole (dwarves) is not installed to add it")
+                          "module BTF, and pahole is not installed to add it (%s)"
+                          % package_hint("pahole"))
     resolver = os.path.join(kdir, "tools/bpf/resolve_btfids/resolve_btfids")
     if not os.access(resolver, os.X_OK):
         raise Unavailable(ENV_BLOCKS, "the headers tree has neither vmlinux nor "
