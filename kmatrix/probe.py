@@ -31,6 +31,35 @@ KNOWN_KFUNCS = (
 )
 
 
+# The agent's capability probes as one stdin script: btf.py and probes.py are
+# stdlib-only and free of package imports, so their sources concatenate.
+_PROBE_MAIN = """
+import json as _json
+print(_json.dumps(Probes(Context(vmlinux_func_ids, None)).all()))
+"""
+
+
+def probe_script() -> bytes:
+    from kmatrix.bundle import AGENT_DIR
+
+    return b"\n".join((AGENT_DIR / n).read_bytes() for n in ("btf.py", "probes.py")) + \
+        _PROBE_MAIN.encode()
+
+
+def run_probes(hr: Any) -> dict[str, Any]:
+    """The same probes the agent runs before its cases, in one exec on the target."""
+    res = hr.transport.run([hr.active_host.python, "-"], stdin=probe_script(), timeout=120)
+    if res.returncode != 0:
+        tail = res.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        raise KmatrixError(f"host {hr.host.name}: capability probes failed "
+                           f"(exit {res.returncode}): {' '.join(tail) or 'no output'}")
+    try:
+        out = json.loads(res.stdout.decode(errors="replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise KmatrixError(f"host {hr.host.name}: capability probes printed nothing") from None
+    return out if isinstance(out, dict) else {}
+
+
 def probe_facts(facts: dict[str, Any], btf: Path) -> dict[str, Any]:
     from kmatrix.agent import btf as btfmod
 
@@ -53,6 +82,7 @@ def probe_facts(facts: dict[str, Any], btf: Path) -> dict[str, Any]:
         "kfunc_source": source,
         "btf_functions": len(funcs),
         "features": facts.get("features"),
+        "probes": facts.get("probes") or {},
         "config": {k: v for k, v in (facts.get("kernel_config") or {}).items()
                    if k.startswith(("CONFIG_BPF", "CONFIG_DEBUG_INFO_BTF", "CONFIG_FTRACE",
                                     "CONFIG_DYNAMIC_FTRACE", "CONFIG_FUNCTION_TRACER",
@@ -70,6 +100,7 @@ def probe_host(host: Host, cache_dir: Path, trust_on_first_use: bool,
     hr = HostRun(host, [], None, opts, progress, lambda: None)  # type: ignore[arg-type]
     try:
         facts = hr.open_session(probe=True)
+        facts["probes"] = run_probes(hr)
         btf = hr.fetch_btf(facts)
         return {"host": host.name, **probe_facts(facts, btf)}
     except KmatrixError as e:
@@ -92,6 +123,8 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         out.append(f"   pmus     {', '.join(r.get('pmus') or []) or '-'}")
         out.append(f"   kfuncs   {len(r['kfuncs'])} ({r['kfunc_source']}): "
                    f"{', '.join(r['kfuncs'][:40])}{' ...' if len(r['kfuncs']) > 40 else ''}")
+        for name, p in sorted((r.get("probes") or {}).items()):
+            out.append(f"   probe    {name:13s} {p.get('state', '?'):8s} {p.get('sentence', '')}")
         feats = r.get("features") or {}
         for key in ("program_types", "map_types"):
             vals = feats.get(key) if isinstance(feats, dict) else None

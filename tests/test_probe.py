@@ -70,3 +70,9 @@ def test_probe_json_on_this_machine(tmp_path: Path) -> None:
         assert row["ftrace"]["usable"] is False and "EPERM" in row["ftrace"]["reason"]
     elif blocked is False:
         assert row["ftrace"]["usable"] is True
+    # The capability probes ran on the target, one real attempt each.
+    probes = row["probes"]
+    assert probes["atomics"]["state"] == "yes", probes["atomics"]
+    assert probes["xdp_frags"]["state"] == "yes", probes["xdp_frags"]
+    if blocked:
+        assert probes["trampoline"]["state"] == "blocked", probes["trampoline"]
