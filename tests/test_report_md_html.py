@@ -257,3 +257,25 @@ def test_html_filters_in_node(tmp_path: Path) -> None:
     assert arch["rows"] == [False] * n_rows  # the only xfail is on aarch64
     both = _run_filters(tmp_path, page, arch="aarch64", state="xfail", family="trampoline")
     assert both["rows"] == [f == "trampoline" for f in ids]
+
+
+def test_markdown_probe_table_and_shared_footnotes(tmp_path: Path) -> None:
+    runs = _runs()
+    lacks = {"state": "no", "class": "kernel-lacks",
+             "sentence": "no BPF trampoline on aarch64 in this kernel: attaching fentry on "
+                         "bpf_fentry_test1 returns -524 ENOTSUPP"}
+    runs[0].hosts[0].facts["probes"] = {"trampoline": {"state": "yes", "class": None,
+                                                       "sentence": "attaches"},
+                                        "atomics": {"state": "yes", "class": None,
+                                                    "sentence": "loads"}}
+    runs[0].hosts[1].facts["probes"] = {"trampoline": lacks}
+    runs[0].hosts[2].facts["probes"] = {"trampoline": lacks}
+    md = write_markdown(runs, tmp_path / "r.md").read_text()
+    sec = md.split("## Capability probes", 1)[1].split("\n## ", 1)[0]
+    rows = {r.split(" | ")[0].strip("| "): r for r in sec.splitlines() if r.startswith("| `")}
+    assert set(rows) == {"`atomics`", "`trampoline`"}
+    assert "✅ has" in rows["`trampoline`"] and "⛔ lacks [^" in rows["`trampoline`"]
+    # Two cells with the same sentence share one footnote.
+    refs = re.findall(r"\[\^(\d+)\]", rows["`trampoline`"])
+    assert len(refs) == 2 and len(set(refs)) == 1
+    assert re.search(rf"^\[\^{refs[0]}\]: trampoline: no BPF trampoline", md, flags=re.M)

@@ -139,6 +139,9 @@ def probe_rows(h: HostResult) -> list[tuple[str, Any]]:
     probe = f.get("probe") or {}
     if isinstance(probe, dict) and probe.get("kfuncs"):
         rows.append(("kfuncs", f"{len(probe['kfuncs'])}: " + ", ".join(probe["kfuncs"][:30])))
+    for name, r in sorted((f.get("probes") or {}).items()):
+        if isinstance(r, dict):
+            rows.append((f"probe {name}", f"{r.get('state')}: {r.get('sentence', '')}"))
     cfg = f.get("kernel_config")
     if isinstance(cfg, dict):
         picked = sorted(f"{k}={v}" for k, v in cfg.items() if k.startswith(_CONFIG_PREFIXES))

@@ -79,6 +79,39 @@ def _footnote(entries: list[CellEntry]) -> str:
     return "; ".join(parts)
 
 
+PROBE_SYMBOL = {"yes": "✅ has", "no": "⛔ lacks", "blocked": "🚧 blocked", "unknown": "❔"}
+
+
+def _probe_table(m: Matrix, notes: list[str]) -> list[str]:
+    """Capability probes (agent/probes.py) per column: what each kernel offers,
+    measured by a real attempt; "lacks" and "blocked" cells get a footnote."""
+    per_col = [next(((h.facts or {}).get("probes") for h in col.hosts
+                     if (h.facts or {}).get("probes")), None) or {} for col in m.columns]
+    names = sorted({n for p in per_col for n in p})
+    if not names:
+        return []
+    out = ["## Capability probes", "",
+           "| probe | " + " | ".join(_md(c.label) for c in m.columns) + " |",
+           "| --- |" + " --- |" * len(m.columns)]
+    for name in names:
+        cells = []
+        for probes in per_col:
+            r = probes.get(name)
+            if not isinstance(r, dict):
+                cells.append("—")
+                continue
+            cell = PROBE_SYMBOL.get(r.get("state"), "?")
+            if r.get("state") in ("no", "blocked"):
+                note = _md(f"{name}: {r.get('sentence', '')}")
+                if note not in notes:
+                    notes.append(note)
+                cell += f" [^{notes.index(note) + 1}]"
+            cells.append(cell)
+        out.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
 def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
     m: Matrix = build_matrix(runs)
     out: list[str] = []
@@ -113,12 +146,14 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
                 out.append(row)
     out.append("")
 
+    notes: list[str] = []
+    out += _probe_table(m, notes)
+
     out.append("## Matrix")
     out.append("")
     header = "| feature | " + " | ".join(_md(c.label) for c in m.columns) + " |"
     out.append(header)
     out.append("| --- |" + " --- |" * len(m.columns))
-    notes: list[str] = []
     for case_id in m.rows:
         cells = []
         for col in m.columns:
@@ -129,8 +164,10 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
             v = m.cell_verdict(case_id, col) or V_ERROR
             cell = SYMBOL.get(v, v)
             if v != V_PASS or any(e.verdict != V_PASS for e in entries):
-                notes.append(_footnote(entries))
-                cell += f" [^{len(notes)}]"
+                note = _footnote(entries)
+                if note not in notes:  # one footnote per distinct reason
+                    notes.append(note)
+                cell += f" [^{notes.index(note) + 1}]"
             cells.append(cell)
         out.append(f"| `{case_id}` | " + " | ".join(cells) + " |")
     out.append("")
