@@ -31,7 +31,8 @@ def _catalogue_ids() -> list[str]:
 KNOWN = _catalogue_ids()
 
 
-@pytest.mark.parametrize("name", ["bpf-core", "openeuler-24.03-lts", "lab-debian"])
+@pytest.mark.parametrize("name", ["bpf-core", "openeuler-22.03-lts", "openeuler-24.03-lts",
+                                  "lab-debian"])
 def test_shipped_suites_load(name: str) -> None:
     s = load_suite(find_suite(name, SUITES), KNOWN)
     assert s.name == name
@@ -67,6 +68,25 @@ def test_lab_debian_aarch64_fentry_expectation() -> None:
     assert s.expectation("trampoline/fentry_fexit", "arm64", "6.1.0-27-arm64", ["lab"]) is exp
     # the kfunc gap before 6.2 is a skip the case raises itself
     assert s.expectation_for("kfunc/task_acquire", "aarch64", "6.1.0-27-arm64", ["lab"])[0] is None
+
+
+def test_openeuler_suites_os_keyed() -> None:
+    # The perf skeleton skip holds on openEuler 24.03 (any SP: VERSION_ID stays
+    # 24.03), not on other distros or other openEuler releases; gaps the probes
+    # find (arm64/riscv64 trampoline argument limit) carry no expectation.
+    s = load_suite(SUITES / "openeuler-24.03-lts.yaml", KNOWN)
+    oe2403 = ["os:openEuler", "os:openEuler:24.03"]
+    exp, _ = s.expectation_for("perf/lock_contention", "riscv64",
+                               "6.6.0-69.0.0.75.oe2403sp1.riscv64", oe2403)
+    assert exp is not None and exp.state == "skip"
+    assert exp.reason_class == "environment-blocks" and "BUILD_BPF_SKEL" in exp.reason
+    for tags in (["os:debian", "os:debian:13"], ["os:openEuler", "os:openEuler:22.03"], []):
+        assert s.expectation_for("perf/lock_contention", "x86_64", "6.6.0-28.0.0.34.oe2403.x86_64",
+                                 tags)[0] is None
+    assert s.expectation_for("trampoline/many_args_mmap", "aarch64",
+                             "6.6.0-28.0.0.34.oe2403.aarch64", oe2403)[0] is None
+    s22 = load_suite(SUITES / "openeuler-22.03-lts.yaml", KNOWN)
+    assert s22.expectations.items == []
 
 
 def test_defaults_and_selection(tmp_path: Path) -> None:
