@@ -1,7 +1,8 @@
 """Build the agent.pyz zipapp shipped to a target (one upload per host and run).
 
 Layout: __main__.py, kmatrix_agent/ (the agent package), cases/<id>.py,
-objs/<id>.bpf.o (build: local) or src/<id>.bpf.c (build: remote), plan.json.
+objs/<id>.bpf.o (build: local) or src/<id>.bpf.c (build: remote), plan.json,
+and lib/libbpf.so.1 when the agent brings its own libbpf (kmatrix/libbpf_bundle.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from kmatrix.catalog import Case
+from kmatrix.libbpf_bundle import BUNDLE_MEMBER, BundledLib
 
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 
@@ -98,9 +100,25 @@ def _base(members: list[tuple[str, Path]]) -> bytes:
     return data
 
 
+def _libbpf_members(plan: dict[str, Any], lib: Optional[BundledLib]) -> list[tuple[str, Path]]:
+    """Set plan["libbpf"]; the bundled file is a member like any other (cached in _base)."""
+    if lib is None:
+        if (plan.get("libbpf") or {}).get("mode", "system") != "system":
+            raise ValueError("plan asks for a bundled libbpf but make_bundle got none")
+        plan["libbpf"] = {"mode": "system"}
+        return []
+    plan["libbpf"] = lib.plan_entry()
+    return [(BUNDLE_MEMBER, Path(lib.path))]
+
+
 def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[str, Any],
-                out: Path, sources: Optional[Mapping[str, Path]] = None) -> Path:
-    """Write agent.pyz to `out`; fills each plan entry's check/obj/src names."""
+                out: Path, sources: Optional[Mapping[str, Path]] = None,
+                libbpf: Optional[BundledLib] = None) -> Path:
+    """Write agent.pyz to `out`; fills each plan entry's check/obj/src names.
+
+    With `libbpf` (kmatrix.libbpf_bundle.fetch_libbpf) the file ships as
+    lib/libbpf.so.1 and plan["libbpf"] says so; without it the agent uses the
+    target's own libbpf (plan["libbpf"] = {"mode": "system"})."""
     out = Path(out)
     by_id = {c.id: c for c in cases}
     plan = json.loads(json.dumps(plan))  # a copy we may annotate
@@ -132,6 +150,7 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
         elif case.id in objects:
             entry["obj"] = f"objs/{case.id}.bpf.o"
             members.append((entry["obj"], Path(objects[case.id])))
+    members += _libbpf_members(plan, libbpf)
     buf = io.BytesIO(_base(members))
     buf.seek(0, io.SEEK_END)
     with zipfile.ZipFile(buf, "a") as z:

@@ -63,6 +63,9 @@ class Host:
     connect_timeout: float = 15.0
     command_timeout: float = 600.0
     qemu: Optional[QemuSpec] = None
+    # "bundled": the agent loads the libbpf shipped in agent.pyz (kmatrix/libbpf_bundle.py);
+    # "system": the target's own libbpf.so.1/.so.0.
+    libbpf: str = "bundled"
     source: tuple[str, int] = ("<memory>", 0)  # (file, line) of the entry
 
     @property
@@ -76,7 +79,7 @@ class Host:
 HOST_KEYS = (
     "name", "arch", "address", "port", "user", "identity_file", "known_hosts", "python",
     "build", "tags", "transport", "password_env", "trust_on_first_use", "reset_cmd",
-    "connect_timeout", "command_timeout", "qemu",
+    "connect_timeout", "command_timeout", "qemu", "libbpf",
 )
 QEMU_KEYS = ("suite", "packages", "mirror", "image", "memory", "smp", "boot_timeout")
 IMAGE_PATHS = ("disk", "kernel", "initrd", "firmware")
@@ -331,6 +334,11 @@ def _host(ctx: _Ctx, entry: Any, line: int, index: int, seen: dict[str, int]) ->
         if h.build not in ("local", "remote"):
             raise ctx.err(entry.line_of("build"), "build",
                           f"must be local or remote, got {h.build!r}")
+    if "libbpf" in entry:
+        h.libbpf = _string(ctx, entry, "libbpf", "libbpf")
+        if h.libbpf not in ("bundled", "system"):
+            raise ctx.err(entry.line_of("libbpf"), "libbpf",
+                          f"must be bundled or system, got {h.libbpf!r}")
     if "qemu" in entry:
         h.qemu = _qemu(ctx, entry, arch)
         if h.transport != "ssh":

@@ -355,8 +355,23 @@ class HostRun:
                          workdir=str(self.workdir), arch=self.host.arch, build=self.host.build,
                          resume_after=sorted(self._done), facts=facts)
         out = self.host_dir / "agent.pyz"
-        self._bundle_path = make_bundle(cases, objects, plan, out)
+        self._bundle_path = make_bundle(cases, objects, plan, out, libbpf=self._libbpf())
         return self._bundle_path
+
+    def _libbpf(self) -> Any:
+        """The libbpf build the agent loads by path (default), so every column of
+        the matrix runs the same libbpf; None for `libbpf: system`."""
+        if self.host.libbpf != "bundled":
+            self.result.properties["libbpf.mode"] = "system"
+            return None
+        from kmatrix.libbpf_bundle import fetch_libbpf
+
+        lib = fetch_libbpf(self.host.arch, self.opts.cache_dir,
+                           lambda m: self.progress.host(self.host.name, m))
+        self.result.properties.update({
+            "libbpf": lib.version, "libbpf.mode": "bundled", "libbpf.sha256": lib.sha256,
+            "libbpf.source": f"Debian {lib.suite} {lib.deb}"})
+        return lib
 
     # -- agent ----------------------------------------------------------------
     def _agent_argv(self, remote_bundle: str, only: Optional[list[str]]) -> list[str]:
@@ -607,6 +622,11 @@ class HostRun:
         kind = ev.get("event")
         if kind == "hello" and _num(ev.get("pid")):
             self._agent_pid = int(ev["pid"])
+            if ev.get("libbpf_error"):
+                # One host-level line saying what the target lacks (glibc, libelf...);
+                # the BPF cases then error with the same sentence.
+                self.result.error = self.result.error or (
+                    f"libbpf cannot be loaded on the target: {_s(ev['libbpf_error'])[:500]}")
             return
         if kind == "probes" and isinstance(ev.get("probes"), dict):
             self._record_probes(ev["probes"])

@@ -15,6 +15,12 @@ settings.register_profile("kmatrix", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("kmatrix")
 
+# Tests run with throwaway cache dirs; the bundled libbpf (a Debian .deb, the same
+# bytes for every run) is fetched once per machine into the user's cache instead.
+os.environ.setdefault("KMATRIX_LIBBPF_CACHE",
+                      str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                          / "kmatrix" / "libbpf"))
+
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 for p in (str(ROOT), str(TESTS)):

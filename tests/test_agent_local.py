@@ -70,9 +70,11 @@ class TestRealCases:
         assert full_run["proc"].returncode == 0, full_run["proc"].stderr
         assert ev[0]["event"] == "hello" and ev[0]["libbpf"]
         assert ev[-1] == {"event": "done", "count": len(full_run["cases"])}
+        # the capability probes, measured once before the cases
+        assert ev[1]["event"] == "probes" and ev[1]["probes"]["atomics"]["state"] == "yes"
         ids = [c.id for c in full_run["cases"]]
         # start then result, for every case, in plan order
-        body = [(e["event"], e["case"]) for e in ev[1:-1]]
+        body = [(e["event"], e["case"]) for e in ev[2:-1]]
         assert body == [x for cid in ids for x in (("start", cid), ("result", cid))]
         fields = {"event", "case", "family", "state", "reason", "reason_class", "duration",
                   "details", "verifier_log", "dmesg", "output"}

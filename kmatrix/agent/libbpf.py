@@ -1,4 +1,5 @@
-"""ctypes binding of the target's libbpf.so.1 (or .so.0), stdlib only, Python 3.7.
+"""ctypes binding of libbpf: the bundled file by path, or the target's libbpf.so.1
+(or .so.0); stdlib only, Python 3.7.
 
 Only what the cases need: open/load/close objects, find programs and maps,
 attach (generic, XDP, perf event), BPF_PROG_TEST_RUN, map lookup/update, .bss
@@ -40,6 +41,30 @@ class LoadFailed(LibbpfError):
 
 class AttachFailed(LibbpfError):
     pass
+
+
+class MissingSymbol(AttributeError):
+    """This libbpf lacks a function (an older libbpf: `libbpf: system` on an old
+    distribution). An AttributeError, so hasattr/getattr(..., None) still work."""
+
+    def __init__(self, lib, symbol):
+        self.lib = lib  # "libbpf 0.3.0 (libbpf.so.0)"
+        self.symbol = symbol
+        AttributeError.__init__(self, "%s lacks %s" % (lib, symbol))
+
+
+class _CDLL(ctypes.CDLL):
+    """A CDLL whose missing functions raise MissingSymbol naming library and symbol."""
+
+    label = "libbpf"
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        try:
+            return ctypes.CDLL.__getattr__(self, name)
+        except AttributeError:
+            raise MissingSymbol(self.label, name) from None
 
 
 def errno_text(err):
@@ -101,20 +126,26 @@ def _ptr_err(ptr):
 class Libbpf(object):
     """The loaded library plus a log sink the print callback appends to."""
 
-    def __init__(self, soname=None):
-        names = [soname] if soname else ["libbpf.so.1", "libbpf.so.0", "libbpf.so"]
+    def __init__(self, soname=None, path=None):
+        # `path`: a file loaded by path (the bundled libbpf), never a search.
+        if path:
+            names = [path]
+        else:
+            names = [soname] if soname else ["libbpf.so.1", "libbpf.so.0", "libbpf.so"]
         lib = None
         last = None
         for n in names:
             try:
-                lib = ctypes.CDLL(n, use_errno=True)
-                self.soname = n
+                lib = _CDLL(n, use_errno=True)
+                self.soname = os.path.basename(n)
                 break
             except OSError as e:
                 last = e
         if lib is None:
             raise OSError("cannot load libbpf (%s): %s" % (", ".join(names), last))
+        self.path = path
         self.lib = lib
+        lib.label = "libbpf %s (%s)" % (self.version() or "?", self.soname)
         self.libc = ctypes.CDLL(None, use_errno=True)  # the process's own libc; find_library forks ldconfig
         self.log = []  # list of str chunks, reset per case by the caller
         self.debug = False
@@ -191,7 +222,7 @@ class Libbpf(object):
         return 0
 
     def version(self):
-        v = soname_version()  # "1.1.2" beats libbpf_version_string's "v1.1"
+        v = soname_version(self.path)  # "1.1.2" beats libbpf_version_string's "v1.1"
         if v:
             return v
         fn = getattr(self.lib, "libbpf_version_string", None)
@@ -413,13 +444,17 @@ def perf_attr(type_, config, sample_period=0, sample_freq=0, sample_type=0,
     return attr
 
 
-def soname_version():
-    """Version from the real file name of the loaded libbpf (libbpf.so.1.1.2 -> 1.1.2)."""
+def soname_version(loaded=None):
+    """Version from the real file name of the loaded libbpf (libbpf.so.1.1.2 -> 1.1.2);
+    with `loaded`, of that file only (a bundled libbpf next to the system's)."""
+    want = os.path.realpath(loaded) if loaded else None
     try:
         with open("/proc/self/maps") as f:
             for line in f:
                 path = line.rsplit(None, 1)[-1]
                 base = os.path.basename(path)
+                if want is not None and path != want:  # maps shows resolved paths
+                    continue
                 if base.startswith("libbpf.so."):
                     real = os.path.basename(os.path.realpath(path))
                     return real[len("libbpf.so."):]

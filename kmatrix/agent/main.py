@@ -22,6 +22,7 @@ from . import btf as _btf
 from . import case as _case
 from . import dmesg as _dmesg
 from . import libbpf as _libbpf
+from . import libload as _libload
 from . import preflight as _preflight
 from . import probes as _probes
 from . import requires as _requires
@@ -244,7 +245,8 @@ class Agent(object):
         self.lib = None
         self.lib_error = None
         try:
-            self.lib = _libbpf.Libbpf()
+            # plan["libbpf"]: the bundled build, loaded by path, or the target's own
+            self.lib = _libload.load(bundle, plan, self.workdir)
         except OSError as e:
             self.lib_error = str(e)
         arch = plan.get("arch") or platform.machine()
@@ -367,6 +369,10 @@ class Agent(object):
         except _libbpf.LibbpfError as e:
             state, reason, vlog = "fail", str(e), e.log
             output = traceback.format_exc()
+        except _libbpf.MissingSymbol as e:
+            # `libbpf: system` with an old library: the target's userland, not the kernel.
+            state, reason, rclass = "skip", "%s (use the bundled libbpf)" % e, \
+                _requires.ENVIRONMENT_BLOCKS
         except Exception as e:
             state, reason = "fail", "the check raised %s: %s" % (type(e).__name__, e)
             output = traceback.format_exc()

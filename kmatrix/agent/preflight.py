@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,86 @@ def libbpf_version():
         except OSError:
             pass
         return soname[len("libbpf.so."):]
+    return None
+
+
+# A library the bundled libbpf needs -> (Debian package, openEuler/rpm package).
+LIB_PACKAGES = {
+    "libelf.so.1": ("libelf1", "elfutils-libelf"),
+    "libz.so.1": ("zlib1g", "zlib"),
+    "libc.so.6": ("libc6", "glibc"),
+}
+_RPM_IDS = ("rhel", "fedora", "centos", "openeuler", "suse", "opensuse", "anolis", "kylin")
+
+
+def _glibc_version():
+    """"2.36", or None when the C library is not glibc."""
+    try:
+        v = os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36"; no fork, no file read
+    except (AttributeError, ValueError, OSError):
+        v = None
+    if v and v.startswith("glibc "):
+        return v.split()[1]
+    lib, ver = platform.libc_ver()
+    return ver if lib == "glibc" and ver else None
+
+
+def _package_hint(soname):
+    deb, rpm = LIB_PACKAGES.get(soname, (None, None))
+    if deb is None:
+        return "the package that provides %s" % soname
+    rel = os_release()
+    ids = (rel.get("ID", "") + " " + rel.get("ID_LIKE", "")).lower().split()
+    if "debian" in ids or "ubuntu" in ids:
+        return deb
+    if any(i in _RPM_IDS for i in ids) or os.path.exists("/usr/bin/rpm"):
+        return "%s (openEuler/rpm; Debian: %s)" % (rpm, deb)
+    return "%s (Debian) or %s (openEuler/rpm)" % (deb, rpm)
+
+
+def _vtuple(v):
+    return tuple(int(x) for x in str(v).split(".") if x.isdigit())
+
+
+def libbpf_loadable(needs, path=None):
+    """None when this machine can load the bundled libbpf, else one sentence naming
+    what is missing and the package that provides it. `needs` is plan.json's libbpf
+    block ("version", "glibc", "needed"); with `path`, that file is also dlopen'ed.
+    Shared by the agent (kmatrix_agent/libload.py) and this preflight."""
+    what = "the bundled libbpf %s" % (needs.get("version") or "")
+    want = needs.get("glibc")
+    if want:
+        have = _glibc_version()
+        if have is None:
+            return ("%s needs glibc >= %s, but this target's C library is not glibc; "
+                    "set `libbpf: system` for this host" % (what, want))
+        if _vtuple(have) < _vtuple(want):
+            return ("%s needs glibc >= %s (GLIBC_%s) but this target has glibc %s; "
+                    "set `libbpf: system` for this host or upgrade %s"
+                    % (what, want, want, have, _package_hint("libc.so.6")))
+    for soname in needs.get("needed") or []:
+        if soname.startswith(("libc.so", "ld-linux", "ld64.so")):
+            continue  # glibc itself, checked above
+        try:
+            ctypes.CDLL(soname)  # the loader's own search; find_library would fork ldconfig
+        except OSError:
+            return "%s needs %s, which this target lacks: install %s" % (
+                what, soname, _package_hint(soname))
+    if path is None:
+        return None
+    st = os.statvfs(os.path.dirname(path))
+    if st.f_flag & getattr(os, "ST_NOEXEC", 8):
+        return ("%s cannot be mapped from %s: that file system is mounted noexec; "
+                "set `libbpf: system` for this host" % (what, os.path.dirname(path)))
+    try:
+        ctypes.CDLL(path)
+    except OSError as e:
+        m = re.search(r"([^\s:]+): version `([^']+)' not found", str(e))
+        if m:
+            lib = os.path.basename(m.group(1))
+            return "%s needs %s from %s, which this target's %s lacks: upgrade %s" % (
+                what, m.group(2), lib, lib, _package_hint(lib))
+        return "%s does not load: %s" % (what, e)
     return None
 
 
