@@ -169,6 +169,7 @@ class Libbpf(object):
             "bpf_object__find_map_by_name": (c_void_p, [c_void_p, c_char_p]),
             "bpf_object__next_map": (c_void_p, [c_void_p, c_void_p]),
             "bpf_program__name": (c_char_p, [c_void_p]),
+            "bpf_program__section_name": (c_char_p, [c_void_p]),
             "bpf_program__fd": (c_int, [c_void_p]),
             "bpf_program__set_autoload": (c_int, [c_void_p, ctypes.c_bool]),
             "bpf_program__attach": (c_void_p, [c_void_p]),
@@ -642,5 +643,9 @@ def attach(lb, obj, prog, kind="auto", arg=None):
         raise ValueError("unknown attach kind %r" % kind)
     err = _ptr_err(ptr)
     if err:
-        raise AttachFailed(op, err, lb.take_log())
+        exc = AttachFailed(op, err, lb.take_log())
+        # The section ("fentry/do_mmap") tells what kind of attach was refused.
+        sec = getattr(lb.lib, "bpf_program__section_name", None)
+        exc.section = (sec(p) or b"").decode("utf-8", "replace") if sec else kind
+        raise exc
     return Link(lb, ptr, op)

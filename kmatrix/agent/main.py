@@ -25,6 +25,7 @@ from . import libbpf as _libbpf
 from . import libload as _libload
 from . import preflight as _preflight
 from . import probes as _probes
+from . import refusals as _refusals
 from . import requires as _requires
 
 AGENT_VERSION = "0.1.0"
@@ -300,8 +301,7 @@ class Agent(object):
             # cannot even compile against that kernel's vmlinux.h.
             return result_event(cid, "skip", why[1], why[0], time.monotonic() - t0)
         if entry.get("build_error") is not None:
-            return result_event(cid, "fail", "BPF object did not compile",
-                                output=entry["build_error"])
+            return compile_failed(cid, "BPF object did not compile", entry["build_error"])
         obj_source = None
         details = {}
         if meta.get("build", True):
@@ -313,8 +313,8 @@ class Agent(object):
                 obj_source, out = self.remote.build(entry)
                 details["compile_seconds"] = round(time.monotonic() - c0, 3)
                 if obj_source is None:
-                    return result_event(cid, "fail", "BPF object did not compile on the target",
-                                        details=details, output=out)
+                    return compile_failed(cid, "BPF object did not compile on the target", out,
+                                          details)
             else:
                 obj_name = entry.get("obj") or "objs/%s.bpf.o" % cid
                 obj_source = self.bundle.read(obj_name)
@@ -327,6 +327,17 @@ class Agent(object):
             return result_event(cid, "error", "the check module failed to import",
                                 output=traceback.format_exc())
         return self._execute(cid, ns, meta, entry, obj_source, details)
+
+    def _refusal(self, err):
+        """(reason_class, sentence) when a load/attach refusal means the kernel lacks
+        the feature (agent/refusals.py, golden-tested); None for a real failure."""
+        if isinstance(err, _libbpf.AttachFailed):
+            return _refusals.classify_attach(getattr(err, "section", ""), err.errno,
+                                             platform.machine())
+        if isinstance(err, _libbpf.LoadFailed):
+            return _refusals.classify_load(err.log or "", err.errno,
+                                           self.lib.version() if self.lib else None)
+        return None
 
     def _case_files(self, entry):
         """CASE["files"] as shipped in the bundle: relative path -> bytes."""
@@ -369,6 +380,9 @@ class Agent(object):
         except _libbpf.LibbpfError as e:
             state, reason, vlog = "fail", str(e), e.log
             output = traceback.format_exc()
+            why = self._refusal(e)
+            if why is not None:  # the kernel does not know this: not a defect
+                state, rclass, reason = "skip", why[0], "%s (%s)" % (why[1], e)
         except _libbpf.MissingSymbol as e:
             # `libbpf: system` with an old library: the target's userland, not the kernel.
             state, reason, rclass = "skip", "%s (use the bundled libbpf)" % e, \
@@ -391,8 +405,8 @@ class Agent(object):
             if state == "pass":
                 state, reason = "fail", "cleanup failed: %s" % problems[0]
         log = self.lib.take_log() if self.lib is not None else ""
-        if state in ("fail", "error"):
-            vlog = vlog or log
+        if state in ("fail", "error") or (state == "skip" and vlog):
+            vlog = vlog or log  # a refusal skip keeps its evidence
         else:
             vlog = ""
         out_text = captured.getvalue()
@@ -400,6 +414,15 @@ class Agent(object):
             output = out_text + ("\n" + output if output else "")
         return result_event(cid, state, reason, rclass, duration, t.details, vlog, lines,
                             output.strip("\n"))
+
+
+def compile_failed(cid, what, output, details=None):
+    """A compile error: a kernel-lacks skip when every error names a kernel type or
+    value the target's vmlinux.h lacks, else a fail with the compiler's words."""
+    why = _refusals.classify_compile(output or "")
+    if why is not None:
+        return result_event(cid, "skip", why[1], why[0], details=details, output=output)
+    return result_event(cid, "fail", what, details=details, output=output)
 
 
 def _find_plan(archive, override):
