@@ -535,6 +535,139 @@ def test_module_build_packages_are_x86_64_defaults_with_matching_headers() -> No
         "x86_64", Spec(packages=["-gcc"]))
 
 
+def test_suite_renames_are_in_package_list_and_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    bull = lab_image.package_list(Spec(suite="bullseye"), "x86_64")
+    assert "libbpf0" in bull and "libbpf1" not in bull
+    assert bull.count("linux-base") == 1  # bullseye's /usr/bin/perf wrapper
+    assert "linux-base" not in lab_image.package_list(Spec(suite="bullseye", packages=["-linux-perf"]))
+    assert {"bpftool", "linux-perf", "dwarves", "python3-minimal"} <= set(bull)
+    assert "libbpf1" in lab_image.package_list(Spec(suite="bookworm"), "x86_64")
+    assert "libbpf1" in lab_image.package_list(Spec(), "aarch64")  # default suite: bookworm
+    # a drop or an extra under either name works on the suite's name
+    for drop in ("-libbpf1", "-libbpf0"):
+        assert "libbpf0" not in lab_image.package_list(Spec(suite="bullseye", packages=[drop]), "aarch64")
+    extra = lab_image.package_list(Spec(suite="bullseye", packages=["-libbpf1", "libbpf1"]), "aarch64")
+    assert extra.count("libbpf0") == 1 and "libbpf1" not in extra
+    # the per-suite names are part of the image's identity
+    name = lab_image.image_name("x86_64", Spec(suite="bullseye"))
+    monkeypatch.setattr(lab_image, "SUITE_RENAMES", {})
+    assert lab_image.image_name("x86_64", Spec(suite="bullseye")) != name
+
+
+# Real apt output: bullseye-security on deb.debian.org lists files it then 404s.
+APT_404 = """\
+Get:3 http://deb.debian.org/debian bullseye/main arm64 libcrypt1 arm64 1:4.4.18-4 [89.7 kB]
+Err:4 http://deb.debian.org/debian-security bullseye-security/main arm64 libc6 arm64 2.31-13+deb11u14
+  404  Not Found [IP: 203.0.113.80 80]
+Fetched 326 kB in 0s (2458 kB/s)
+E: Failed to fetch http://deb.debian.org/debian-security/pool/updates/main/g/glibc/libc6_2.31-13%2bdeb11u14_arm64.deb  404  Not Found [IP: 203.0.113.80 80]
+E: Unable to fetch some archives, maybe run apt-get update or try with --fix-missing?
+E: mmdebstrap failed to run
+"""
+
+
+def test_broken_pools_from_apt_output() -> None:
+    assert lab_image.broken_pools(APT_404, "bullseye") == {
+        "bullseye-security": "404 Not Found for libc6 2.31-13+deb11u14"}
+    only_e = "\n".join(x for x in APT_404.splitlines() if not x.startswith(("Err", "  404")))
+    assert lab_image.broken_pools(only_e, "bullseye") == {
+        "bullseye-security": "404 Not Found for libc6_2.31-13+deb11u14_arm64.deb"}
+    index = ("E: Failed to fetch http://deb.debian.org/debian/dists/bullseye-updates/main/"
+             "binary-arm64/Packages.xz  File has unexpected size (1 != 2). Mirror sync in progress?")
+    assert lab_image.broken_pools(index, "bullseye") == {
+        "bullseye-updates": "File has unexpected size (1 != 2). Mirror sync in progress? for Packages.xz"}
+    # the main suite, or another suite's pool, is never something to build without
+    main = ("Err:9 http://deb.debian.org/debian bullseye/main arm64 libc6 arm64 2.31-13\n"
+            "  404  Not Found [IP: 203.0.113.80 80]\n")
+    assert lab_image.broken_pools(main, "bullseye") == {}
+    err_only = "\n".join(APT_404.splitlines()[1:3])
+    assert lab_image.broken_pools(err_only, "bookworm") == {}  # names bullseye-security
+    assert lab_image.broken_pools("E: Unable to locate package libbpf1\n", "bullseye") == {}
+
+
+def test_mirror_lines_drop_pools() -> None:
+    assert lab_image.pool_names("bullseye", None) == ["bullseye", "bullseye-updates", "bullseye-security"]
+    assert lab_image.mirror_lines("bullseye", None, drop={"bullseye-security"}) == [
+        "deb http://deb.debian.org/debian bullseye main",
+        "deb http://deb.debian.org/debian bullseye-updates main",
+    ]
+
+
+FAKE_MMDEBSTRAP = """\
+#!/bin/sh
+# Fake mmdebstrap: logs its argv; fails like apt on a 404 from the pool in $FAKE_BROKEN.
+echo "$*" >> "$FAKE_CALLS"
+case "$*" in
+  *"$FAKE_BROKEN"*) cat "$FAKE_OUTPUT"; exit 25;;
+esac
+echo "I: success"
+"""
+
+
+@pytest.fixture()
+def fake_mmdebstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "mmdebstrap").write_text(FAKE_MMDEBSTRAP)
+    (bindir / "mmdebstrap").chmod(0o755)
+    (tmp_path / "apt.out").write_text(APT_404)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CALLS", str(tmp_path / "calls"))
+    monkeypatch.setenv("FAKE_OUTPUT", str(tmp_path / "apt.out"))
+    monkeypatch.setenv("FAKE_BROKEN", "bullseye-security")
+    return tmp_path / "calls"
+
+
+def test_mmdebstrap_retries_once_without_a_broken_pool(tmp_path: Path, fake_mmdebstrap: Path) -> None:
+    msgs: list[str] = []
+    work = tmp_path / "w"
+    work.mkdir()
+    b = lab_image._Builder("aarch64", Spec(suite="bullseye"), work, msgs.append)
+    b._mmdebstrap()
+    calls = fake_mmdebstrap.read_text().splitlines()
+    assert len(calls) == 2 and "bullseye-security" in calls[0] and "bullseye-security" not in calls[1]
+    assert "bullseye-updates" in calls[1]
+    retry = [m for m in msgs if "retrying" in m]
+    assert len(retry) == 1 and retry[0].startswith(
+        "image aarch64-bullseye: bullseye-security is broken on the mirror "
+        "(404 Not Found for libc6 2.31-13+deb11u14); retrying without it")
+    assert b.pools == ["bullseye", "bullseye-updates"]
+    assert b.dropped_pools == {"bullseye-security": "404 Not Found for libc6 2.31-13+deb11u14"}
+    assert "I: success" in b.log.read_text() and "Err:4" in b.log.read_text()  # both attempts kept
+
+
+def test_mmdebstrap_no_retry_for_other_failures(tmp_path: Path, fake_mmdebstrap: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # a broken main suite: no retry, the usual mirror error
+    (tmp_path / "apt.out").write_text(
+        "Err:9 http://deb.debian.org/debian bullseye/main arm64 libc6 arm64 2.31-13\n"
+        "  404  Not Found [IP: 203.0.113.80 80]\n"
+        "E: Failed to fetch http://deb.debian.org/debian/pool/main/g/glibc/libc6_2.31-13_arm64.deb"
+        "  404  Not Found [IP: 203.0.113.80 80]\n")
+    b = lab_image._Builder("aarch64", Spec(suite="bullseye"), tmp_path / "a", lambda m: None)
+    (tmp_path / "a").mkdir()
+    with pytest.raises(LabError, match="mirror is broken for suite 'bullseye'"):
+        b._mmdebstrap()
+    assert len(fake_mmdebstrap.read_text().splitlines()) == 1
+    # still broken after the retry (every attempt fails): one retry, then the error
+    fake_mmdebstrap.unlink()
+    (tmp_path / "apt.out").write_text(APT_404)
+    monkeypatch.setenv("FAKE_BROKEN", "bullseye")
+    b = lab_image._Builder("x86_64", Spec(suite="bullseye"), tmp_path / "b", lambda m: None)
+    (tmp_path / "b").mkdir()
+    with pytest.raises(LabError, match="mirror is broken"):
+        b._mmdebstrap()
+    assert len(fake_mmdebstrap.read_text().splitlines()) == 2
+    # a suite without -security/-updates pools never retries
+    fake_mmdebstrap.unlink()
+    b = lab_image._Builder("riscv64", Spec(suite="forky"), tmp_path / "c", lambda m: None)
+    (tmp_path / "c").mkdir()
+    monkeypatch.setenv("FAKE_BROKEN", "forky")
+    with pytest.raises(LabError):
+        b._mmdebstrap()
+    assert len(fake_mmdebstrap.read_text().splitlines()) == 1
+
+
 def test_build_progress_names_stage_and_package() -> None:
     log = ("I: installing remaining packages inside the chroot...\n"
            "Preparing to unpack .../gcc-14_14.2.0-19_amd64.deb ...\n"

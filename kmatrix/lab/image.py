@@ -35,10 +35,11 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
+from urllib.parse import unquote
 
 from kmatrix import archs
 from kmatrix.errors import LabError
@@ -74,6 +75,15 @@ ARCH_DEFAULT_PACKAGES = {"x86_64": MODULE_BUILD_PACKAGES}
 # e.g. linux-headers-amd64; resolved in the same apt run as the kernel, so the
 # versions match (checked after the build).
 HEADERS_PSEUDO = "linux-headers"
+
+# Packages named differently per suite: a name -> the suite's package(s). Applied to
+# the defaults and to qemu.packages, so part of the cache key. bullseye ships libbpf
+# 0.3 as libbpf0 (libbpf.so.0, which the agent binds too), and its linux-perf has
+# only perf_5.10: the `perf` wrapper is in linux-base. bpftool, dwarves and
+# python3-minimal (3.9) keep their names there.
+SUITE_RENAMES: dict[str, dict[str, list[str]]] = {
+    "bullseye": {"libbpf1": ["libbpf0"], "linux-perf": ["linux-perf", "linux-base"]},
+}
 
 # trixie's riscv64 Packages.xz was served with a wrong size by the mirror; forky works.
 DEFAULT_SUITES = {"x86_64": "bookworm", "aarch64": "bookworm", "riscv64": "forky"}
@@ -181,19 +191,29 @@ def spec_suite(arch: str, spec: Any) -> str:
     return str(suite) if suite else default_suite(arch)
 
 
+def suite_packages(suite: Optional[str], name: str) -> list[str]:
+    """``name`` as the suite calls it (SUITE_RENAMES), e.g. libbpf1 -> [libbpf0] on bullseye."""
+    return SUITE_RENAMES.get(suite or "", {}).get(name, [name])
+
+
 def package_list(spec: Any, arch: Optional[str] = None) -> list[str]:
-    """Default packages (plus the arch's extras) plus ``spec.packages``; an entry
-    ``-NAME`` drops a default (e.g. ``-linux-perf`` for a suite where it does not
-    install). ``linux-headers`` stays a pseudo-name here; see resolve_packages."""
+    """Default packages (plus the arch's extras) plus ``spec.packages``, named as the
+    suite names them (SUITE_RENAMES; the suite is spec.suite, else the arch's default);
+    an entry ``-NAME`` drops a default under either name (e.g. ``-linux-perf`` for a
+    suite where it does not install). ``linux-headers`` stays a pseudo-name here; see
+    resolve_packages."""
+    suite = getattr(spec, "suite", None) or (default_suite(arch) if arch is not None else None)
     pkgs = list(DEFAULT_PACKAGES)
     if arch is not None:
         pkgs += [p for p in ARCH_DEFAULT_PACKAGES.get(archs.normalize(arch), []) if p not in pkgs]
+    pkgs = list(dict.fromkeys(n for p in pkgs for n in suite_packages(suite, p)))
     for p in getattr(spec, "packages", None) or []:
         p = str(p).strip()
         if p.startswith("-"):
-            pkgs = [x for x in pkgs if x != p[1:]]
-        elif p and p not in pkgs:
-            pkgs.append(p)
+            drop = set(suite_packages(suite, p[1:]))
+            pkgs = [x for x in pkgs if x not in drop]
+        elif p:
+            pkgs += [n for n in suite_packages(suite, p) if n not in pkgs]
     return pkgs
 
 
@@ -223,15 +243,53 @@ def image_name(arch: str, spec: Any) -> str:
     return f"{arch}-{suite}-{key[:12]}"
 
 
-def mirror_lines(suite: str, mirror: Optional[str]) -> list[str]:
-    """One-line sources for mmdebstrap; updates/security only for stable suites on
-    the default mirror (a custom mirror may not carry them)."""
-    base = mirror or DEFAULT_MIRROR
-    lines = [f"deb {base} {suite} main"]
+def pool_names(suite: str, mirror: Optional[str]) -> list[str]:
+    """The archives an image pulls from: the suite, plus -updates and -security for
+    stable suites on the default mirror (a custom mirror may not carry them)."""
     if mirror is None and suite in _STABLE_SUITES:
-        lines.append(f"deb {base} {suite}-updates main")
-        lines.append(f"deb {SECURITY_MIRROR} {suite}-security main")
-    return lines
+        return [suite, f"{suite}-updates", f"{suite}-security"]
+    return [suite]
+
+
+def mirror_lines(suite: str, mirror: Optional[str], drop: Collection[str] = ()) -> list[str]:
+    """One-line sources for mmdebstrap (see pool_names), without the pools in ``drop``."""
+    base = mirror or DEFAULT_MIRROR
+    return [
+        f"deb {SECURITY_MIRROR if p.endswith('-security') else base} {p} main"
+        for p in pool_names(suite, mirror) if p not in drop
+    ]
+
+
+# apt's per-file error: "Err:4 http://deb.debian.org/debian-security bullseye-security/main
+# arm64 libc6 arm64 2.31-13+deb11u14", then "  404  Not Found [IP: ...]" on the next line.
+_APT_ERR = re.compile(r"^Err:\d+ \S+ (\S+?)/\S+ \S+ (\S+)(?: \S+ (\S+))?")
+# "E: Failed to fetch URL  404  Not Found [IP: ...]" (also for a pool's index files)
+_APT_FETCH = re.compile(r"^[EW]: Failed to fetch (\S+)\s+(.*?)\s*(?:\[IP:.*)?$")
+
+
+def broken_pools(log: str, suite: str) -> dict[str, str]:
+    """The -updates/-security pools of ``suite`` that apt failed to fetch from, per
+    mmdebstrap's log, each with a short reason ("404 Not Found for libc6 2.31-13").
+    The main suite never counts: without it there is no image."""
+    extra = {f"{suite}-updates", f"{suite}-security"}
+    out: dict[str, str] = {}
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        m = _APT_ERR.match(line)
+        if m and m.group(1) in extra:
+            why = " ".join(lines[i + 1].split("[IP:")[0].split()) if i + 1 < len(lines) else ""
+            what = " ".join(x for x in (m.group(2), m.group(3)) if x)
+            out.setdefault(m.group(1), f"{why or 'error'} for {what}")
+            continue
+        m = _APT_FETCH.match(line)
+        if m:
+            url, why = m.group(1), " ".join(m.group(2).split())
+            pool = next((p for p in extra if f"/dists/{p}/" in url), None)
+            if pool is None and url.startswith(SECURITY_MIRROR + "/"):
+                pool = f"{suite}-security"  # its pool/ paths do not name the suite
+            if pool is not None:
+                out.setdefault(pool, f"{why or 'error'} for {unquote(url.rsplit('/', 1)[-1])}")
+    return out
 
 
 def sha256_file(path: Path) -> str:
@@ -647,6 +705,9 @@ class _Builder:
         self.name = f"{arch}-{self.suite}"
         self.kernel_packages: list[dict[str, str]] = []
         self._stage = ""
+        # Pools left out after the mirror failed them (pool -> reason), for the manifest.
+        self.dropped_pools: dict[str, str] = {}
+        self._log_start = 0  # where the current mmdebstrap attempt's output begins
 
     def _check_cancel(self) -> None:
         _check_cancel(self.cancel, self.name)
@@ -704,8 +765,42 @@ class _Builder:
             )
         os.chmod(self.tmp / "client_key", 0o600)
 
+    @property
+    def pools(self) -> list[str]:
+        return [p for p in pool_names(self.suite, self.mirror) if p not in self.dropped_pools]
+
     def _mmdebstrap(self) -> None:
+        """Run mmdebstrap; if it failed fetching from the suite's -updates/-security
+        pool (bullseye's security pool has 404s on deb.debian.org), run it once more
+        without that pool rather than give up on the suite."""
         self.debs.mkdir()
+        rc = self._run_mmdebstrap()
+        broken = self._broken_pools() if rc != 0 and not self.dropped_pools else {}
+        if broken:
+            names = " and ".join(broken)
+            reasons = "; ".join(broken.values())
+            self.say(f"{names} {'is' if len(broken) == 1 else 'are'} broken on the mirror "
+                     f"({reasons}); retrying without {'it' if len(broken) == 1 else 'them'}")
+            self.dropped_pools.update(broken)
+            safe_rmtree(self.rootfs, missing_ok=True)
+            safe_rmtree(self.debs)
+            self.debs.mkdir()
+            rc = self._run_mmdebstrap()
+        if rc != 0:
+            raise self._mmdebstrap_error(rc)
+        self.say("mmdebstrap done")
+
+    def _broken_pools(self) -> dict[str, str]:
+        """Pools of this build that the last mmdebstrap attempt failed to fetch from."""
+        broken = broken_pools(self._attempt_log(), self.suite)
+        return {p: why for p, why in broken.items() if p in self.pools}
+
+    def _attempt_log(self) -> str:
+        with open(self.log, "rb") as f:
+            f.seek(self._log_start)
+            return f.read().decode(errors="replace")
+
+    def _mmdebstrap_argv(self) -> list[str]:
         debarch = self.info.debian
         apt_env = 'APT_CONFIG="$MMDEBSTRAP_APT_CONFIG"'
         # Kernel .debs are downloaded (not installed: no initramfs-tools, no /boot
@@ -746,10 +841,17 @@ class _Builder:
             "--dpkgopt=path-exclude=/usr/share/info/*",
             f"--essential-hook={essential_hook}",
             f"--customize-hook={hook}",
-            self.suite, str(self.rootfs), *mirror_lines(self.suite, self.mirror),
+            self.suite, str(self.rootfs),
+            *mirror_lines(self.suite, self.mirror, drop=self.dropped_pools),
         ]
+        return argv
+
+    def _run_mmdebstrap(self) -> int:
+        """One mmdebstrap attempt, appended to build.log; returns its exit code."""
+        argv = self._mmdebstrap_argv()
         self.say("mmdebstrap: creating the root filesystem (minutes for foreign arches)")
-        with open(self.log, "w") as logf:
+        with open(self.log, "a") as logf:
+            self._log_start = logf.tell()
             logf.write("$ " + shlex.join(argv) + "\n")
             logf.flush()
             proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
@@ -775,9 +877,7 @@ class _Builder:
                     proc.kill()
                     proc.wait()
                 raise
-        if rc != 0:
-            raise self._mmdebstrap_error(rc)
-        self.say("mmdebstrap done")
+        return rc
 
     def _last_log_line(self) -> str:
         try:
@@ -790,7 +890,7 @@ class _Builder:
         return line
 
     def _mmdebstrap_error(self, rc: int) -> LabError:
-        text = self.log.read_text(errors="replace")
+        text = self._attempt_log()
         lines = [x for x in text.splitlines() if x.strip()]
         for pat in _MIRROR_ERRORS:
             hit = next((x for x in lines if pat in x), None)
@@ -1008,6 +1108,9 @@ class _Builder:
             "debian_arch": self.info.debian,
             "suite": self.suite,
             "mirror": self.mirror or DEFAULT_MIRROR,
+            # the archives the packages came from; a pool the mirror failed is left out
+            "pools": self.pools,
+            "dropped_pools": self.dropped_pools,
             "cache_key": cache_key(self.arch, self.suite, self.packages, self.mirror),
             "requested_packages": self.packages,
             "kernel_release": kver,
