@@ -72,7 +72,7 @@ def run(t):
     err = lb._ptr_err(ptr)
     if err:
         raise lb.AttachFailed("bpf_program__attach_freplace(new_verdict -> %s)" % TARGET, err,
-                              t.lib.take_log())
+                              t.lib.take_log(), "freplace")
     link = lb.Link(t.lib, ptr, "freplace link")
     t.defer(link.destroy)
 

@@ -40,7 +40,12 @@ class LoadFailed(LibbpfError):
 
 
 class AttachFailed(LibbpfError):
-    pass
+    """`section` names the attach kind ("fentry/do_mmap", "freplace"), which tells a
+    kernel that cannot build a trampoline (-524) from a real failure."""
+
+    def __init__(self, op, err, log="", section=""):
+        LibbpfError.__init__(self, op, err, log)
+        self.section = section
 
 
 class MissingSymbol(AttributeError):
@@ -643,9 +648,7 @@ def attach(lb, obj, prog, kind="auto", arg=None):
         raise ValueError("unknown attach kind %r" % kind)
     err = _ptr_err(ptr)
     if err:
-        exc = AttachFailed(op, err, lb.take_log())
-        # The section ("fentry/do_mmap") tells what kind of attach was refused.
         sec = getattr(lb.lib, "bpf_program__section_name", None)
-        exc.section = (sec(p) or b"").decode("utf-8", "replace") if sec else kind
-        raise exc
+        raise AttachFailed(op, err, lb.take_log(),
+                           (sec(p) or b"").decode("utf-8", "replace") if sec else kind)
     return Link(lb, ptr, op)

@@ -332,8 +332,7 @@ class Agent(object):
         """(reason_class, sentence) when a load/attach refusal means the kernel lacks
         the feature (agent/refusals.py, golden-tested); None for a real failure."""
         if isinstance(err, _libbpf.AttachFailed):
-            return _refusals.classify_attach(getattr(err, "section", ""), err.errno,
-                                             platform.machine())
+            return _refusals.classify_attach(err.section, err.errno, platform.machine())
         if isinstance(err, _libbpf.LoadFailed):
             return _refusals.classify_load(err.log or "", err.errno,
                                            self.lib.version() if self.lib else None)
