@@ -129,6 +129,7 @@ class HostRun:
         self.guest: Any = None
         self.workdir: Optional[str] = None
         self._done: set[str] = set()
+        self._outcomes: dict[str, Any] = {}  # case id -> BuildOutcome (build: local)
         self._stream: Any = None
         self._current: Optional[str] = None  # case the agent said it started
         self._agent_pid = 0
@@ -312,16 +313,11 @@ class HostRun:
         btf = self.fetch_btf(facts)
         self.progress.host(self.host.name, f"building {len(cases)} case(s) against the target's BTF")
         outcomes = builder.build_host(cases, btf, self.host.arch)
-        objects: dict[str, Path] = {}
-        for case in cases:
-            out = outcomes.get(case.id)
-            if out is None or out.ok:
-                if out is not None and out.obj_path is not None:
-                    objects[case.id] = out.obj_path
-                continue
-            cr = CaseResult(case=case.id, family=case.family, state=results.FAIL,
-                            reason="compile failed", output=out.output[-20000:])
-            self._record(self._apply(cr))
+        # A failed compile travels to the agent as the case's build_error: one route,
+        # where the case's requirements are judged first (a kernel without dynptr
+        # cannot compile a dynptr case) and the compiler's words are classified.
+        self._outcomes = outcomes
+        objects = {cid: o.obj_path for cid, o in outcomes.items() if o.ok and o.obj_path}
         return objects, builder.compiler_version()
 
     def fetch_btf(self, facts: dict[str, Any]) -> Path:
@@ -353,7 +349,7 @@ class HostRun:
 
         plan = make_plan([c for c in cases if c.id not in self._done], run_id=self.opts.run_id,
                          workdir=str(self.workdir), arch=self.host.arch, build=self.host.build,
-                         resume_after=sorted(self._done), facts=facts)
+                         outcomes=self._outcomes, resume_after=sorted(self._done), facts=facts)
         out = self.host_dir / "agent.pyz"
         self._bundle_path = make_bundle(cases, objects, plan, out, libbpf=self._libbpf())
         return self._bundle_path
