@@ -16,6 +16,7 @@ from kmatrix.results import (
     V_SKIP,
     V_XFAIL,
     V_XPASS,
+    HostResult,
     RunResult,
 )
 
@@ -79,6 +80,16 @@ def _footnote(entries: list[CellEntry]) -> str:
     return "; ".join(parts)
 
 
+def _libbpf_text(h: HostResult) -> str:
+    """'1.1.2 (bundled, sha256 ab12cd34ef56)': which libbpf loaded the cases."""
+    props = h.properties or {}
+    ver = props.get("libbpf") or (h.facts or {}).get("libbpf") or "-"
+    mode = props.get("libbpf.mode")
+    sha = (props.get("libbpf.sha256") or "")[:12]
+    extra = ", ".join(x for x in (mode, f"sha256 {sha}" if sha else "") if x)
+    return f"{ver} ({extra})" if extra else ver
+
+
 PROBE_SYMBOL = {"yes": "✅ has", "no": "⛔ lacks", "blocked": "🚧 blocked", "unknown": "❔"}
 
 
@@ -139,7 +150,7 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
             row = (
                 f"| {_md(col.label)} | {_md(h.name)} | {_md(h.os_release or '-')} | "
                 f"{_md(', '.join(h.env_tags) or '-')} | "
-                f"{_md(props.get('libbpf') or (h.facts or {}).get('libbpf') or '-')} | "
+                f"{_md(_libbpf_text(h))} | "
                 f"{_md(props.get('compiler') or '-')} |"
             )
             if row not in out:  # the same host in several runs
