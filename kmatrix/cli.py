@@ -86,7 +86,7 @@ def _arch(value: str) -> str:
     try:
         return normalize(value)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"--arch: {e}") from None
+        raise argparse.ArgumentTypeError(str(e)) from None  # argparse names the option
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EXIT_CODES_HELP)
     r.add_argument("--arch", type=_arch, default=None,
                    help="only hosts of this arch (aliases: x86/amd64, arm64, riscv)")
-    r.add_argument("--hosts", default="hosts.yaml",
-                   help="inventory file (default: ./hosts.yaml, else the one in the checkout)")
+    r.add_argument("--hosts", default=None,
+                   help="inventory file (default: $KMATRIX_HOSTS, else ./hosts.yaml, else "
+                        "the checkout's embedded QEMU lab)")
     r.add_argument("--host", action="append", default=[], metavar="NAME",
                    help="only this host (repeatable)")
     r.add_argument("--suite", default="bpf-core",
@@ -137,12 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     pr = sub.add_parser("probe", help="print each host's BPF capabilities (kfuncs, PMUs, JIT...)")
-    pr.add_argument("--arch", type=_arch, default=None)
-    pr.add_argument("--hosts", default="hosts.yaml")
-    pr.add_argument("--host", action="append", default=[], metavar="NAME")
+    pr.add_argument("--arch", type=_arch, default=None,
+                    help="only hosts of this arch (aliases: x86/amd64, arm64, riscv)")
+    pr.add_argument("--hosts", default=None,
+                    help="inventory file (default: $KMATRIX_HOSTS, else ./hosts.yaml, else "
+                         "the checkout's embedded QEMU lab)")
+    pr.add_argument("--host", action="append", default=[], metavar="NAME",
+                    help="only this host (repeatable)")
     pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    pr.add_argument("--trust-on-first-use", action="store_true")
-    pr.add_argument("--cache-dir", default=None)
+    pr.add_argument("--trust-on-first-use", action="store_true",
+                    help="record an unknown host key instead of refusing it")
+    pr.add_argument("--cache-dir", default=None,
+                    help="build/image cache (default: $KMATRIX_CACHE or ~/.cache/kmatrix)")
 
     rep = sub.add_parser("report", help="merge results.json files into report.md and report.html")
     rep.add_argument("results", nargs="+", help="results.json files or run directories")
@@ -158,11 +165,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _find_hosts(arg: str) -> Path:
-    p = Path(arg)
-    if p.exists() or arg != "hosts.yaml":
+def _find_hosts(arg: Optional[str]) -> Path:
+    """--hosts, else $KMATRIX_HOSTS, else ./hosts.yaml, else the checkout's embedded lab
+    (said in one line by _say_inventory: a lab run should never come as a surprise)."""
+    given = arg or os.environ.get("KMATRIX_HOSTS")
+    if given:
+        return Path(given)
+    p = Path("hosts.yaml")
+    if p.exists():
         return p
-    return _default_root() / "hosts.yaml"  # run from anywhere: fall back to the checkout's
+    return _default_root() / "hosts.yaml"
+
+
+def _say_inventory(arg: Optional[str]) -> None:
+    """One line when the embedded lab is used for want of an inventory; printed once
+    the input is known to be good (bad input stays a single line)."""
+    if not arg and not os.environ.get("KMATRIX_HOSTS") and not Path("hosts.yaml").exists():
+        print(f"kmatrix: no ./hosts.yaml; using the embedded QEMU lab inventory "
+              f"{_find_hosts(None)} (give --hosts or KMATRIX_HOSTS to choose)", file=sys.stderr)
 
 
 def _results_path(arg: str) -> Path:
@@ -191,6 +211,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                          f"no host matches --arch {a.arch or '*'} {' '.join(a.host)}".rstrip())
     chosen = select_cases(cases, suite, a.pattern, a.shard)
     if a.list:
+        _say_inventory(a.hosts)
         for h in hosts:
             print(f"host {h.name} ({h.arch}{', lab' if h.qemu else ''})")
         for c in chosen:
@@ -209,6 +230,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                       trust_on_first_use=a.trust_on_first_use,
                       watchdog_grace=a.watchdog_grace,
                       health_rules=_health_rules(a.health_rules))
+    _say_inventory(a.hosts)
     progress = Progress(quiet=a.quiet)
     progress.host("kmatrix", f"run {run_id}: {len(hosts)} host(s), {len(chosen)} case(s), "
                   f"suite {suite.name}, output {out}")
@@ -257,6 +279,7 @@ def cmd_probe(a: argparse.Namespace) -> int:
     from kmatrix.probe import probe_hosts
 
     hosts = select_hosts(load_hosts(_find_hosts(a.hosts)), arch=a.arch, names=a.host or None)
+    _say_inventory(a.hosts)
     return probe_hosts(hosts, as_json=a.json, trust_on_first_use=a.trust_on_first_use,
                        cache_dir=Path(a.cache_dir) if a.cache_dir else _cache_dir())
 

@@ -44,16 +44,25 @@ km_system_deps() {
 }
 
 km_venv() {
-    local extras=$1 stamp want py
+    # A venv made for more extras serves a command that needs fewer: the stamp holds
+    # pyproject.toml's hash and the extras installed, so runners/run after
+    # runners/test reinstalls nothing.
+    local extras=$1 stamp want have py e
     py=${PYTHON:-python3}
-    want=$( (cat "$KM_ROOT/pyproject.toml"; echo "$extras") | sha256sum | cut -d' ' -f1)
+    want=$(sha256sum < "$KM_ROOT/pyproject.toml" | cut -d' ' -f1)
     stamp=$KM_VENV/.kmatrix-stamp
-    if [ -x "$KM_VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-        return 0
+    if [ -x "$KM_VENV/bin/python" ] && [ "$(head -n1 "$stamp" 2>/dev/null)" = "$want" ]; then
+        have=$(sed -n 2p "$stamp")
+        local missing=""
+        for e in ${extras//,/ }; do
+            case ",$have," in *",$e,"*) ;; *) missing=1 ;; esac
+        done
+        [ -z "$missing" ] && return 0
+        extras="$have,$extras"
     fi
     echo "kmatrix: preparing virtualenv $KM_VENV ($extras)" >&2
     [ -x "$KM_VENV/bin/python" ] || "$py" -m venv "$KM_VENV" >&2
     "$KM_VENV/bin/python" -m pip install -q --upgrade pip >&2 || true
     "$KM_VENV/bin/python" -m pip install -q -e "$KM_ROOT[$extras]" >&2
-    echo "$want" > "$stamp"
+    printf '%s\n%s\n' "$want" "$extras" > "$stamp"
 }
