@@ -62,6 +62,7 @@ from typing import Any, Callable, Optional
 
 from kmatrix import archs
 from kmatrix.errors import KmatrixError
+from kmatrix.fileutil import sha256_file
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"  # kmatrix/lab/image.py DEFAULT_MIRROR
 MIRROR_ENV = "KMATRIX_DEBIAN_MIRROR"
@@ -328,7 +329,7 @@ def _load(d: Path) -> Optional[BundledLib]:
         if m.get("format") != CACHE_FORMAT:
             return None
         path = d / Path(m["file"]).name
-        if _sha256(path) != m["sha256"]:
+        if sha256_file(path) != m["sha256"]:
             return None  # damaged: refetched under the lock
         return BundledLib(
             path=path, version=m["version"], sha256=m["sha256"], deb=m["deb"],
@@ -338,14 +339,6 @@ def _load(d: Path) -> Optional[BundledLib]:
             signed=bool(m["signed"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @contextlib.contextmanager

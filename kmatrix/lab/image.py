@@ -43,6 +43,7 @@ from urllib.parse import unquote
 
 from kmatrix import archs
 from kmatrix.errors import LabError
+from kmatrix.fileutil import sha256_file
 
 # Bump when the build recipe changes in a way that changes the image.
 BUILDER_VERSION = "2"
@@ -290,14 +291,6 @@ def broken_pools(log: str, suite: str) -> dict[str, str]:
             if pool is not None:
                 out.setdefault(pool, f"{why or 'error'} for {unquote(url.rsplit('/', 1)[-1])}")
     return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- public entry
