@@ -12,13 +12,20 @@ Each host's engine run writes OUTPUT/<run-id>/hosts/<host>/ like a normal run;
 at the end of the session they are merged into OUTPUT/<run-id>/results.json and
 OUTPUT/<run-id>/<arch>/junit.xml, the same files `runners/run` writes.
 
+pytest's own `--junitxml` is kept valid against the Jenkins JUnit schema: each
+item's time is its case's own duration, and the kmatrix facts pytest writes as
+testcase <properties> (which that schema rejects) are moved into the testcase's
+<system-out>, with the testcase renamed to kmatrix's JUnit id.
+
 Registered through the `pytest11` entry point; nothing here is imported or done
 unless `--kmatrix-hosts` is given.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Optional
 
@@ -193,11 +200,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     rep = yield
-    if isinstance(item, KmatrixCase) and call.when == "call" and rep.passed:
-        cr = item.result
-        if cr is not None and cr.verdict == "xpass":
-            # pytest's own XPASS: passed, with the expectation as the xfail reason.
-            rep.wasxfail = _expectation_text(cr) or "an expectation says this case fails"
+    if not isinstance(item, KmatrixCase):
+        return rep
+    cr = item.result
+    # JUnit's testcase time is the sum of the item's phases. Setup waits for (or
+    # runs) the whole host's engine run, which is no single case's time.
+    rep.duration = float(cr.duration or 0.0) if (call.when == "call" and cr is not None) else 0.0
+    if call.when == "call" and rep.passed and cr is not None and cr.verdict == "xpass":
+        # pytest's own XPASS: passed, with the expectation as the xfail reason.
+        rep.wasxfail = _expectation_text(cr) or "an expectation says this case fails"
     return rep
 
 
@@ -216,6 +227,57 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     merged = merge([read_results(p) for p in parts], run_id=state.run_id)
     write_results(merged, state.run_dir / "results.json")
     write_junit(merged, state.run_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After pytest_sessionfinish, where pytest's junitxml plugin wrote the file.
+    state = _state(config)
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if state is None or state.is_worker or not xmlpath:
+        return
+    path = Path(os.path.abspath(os.path.expanduser(os.path.expandvars(xmlpath))))
+    if path.is_file():
+        tidy_junitxml(path, getattr(config.option, "junitprefix", None))
+
+
+def tidy_junitxml(path: Path, prefix: Optional[str] = None) -> None:
+    """Make pytest's --junitxml valid against the Jenkins schema (tests/data/junit-10.xsd).
+
+    pytest writes each item's user_properties as <properties> inside its
+    <testcase>; the schema has no such element, so for kmatrix items they become
+    "name: value" lines of <system-out> (shown by GitLab and Jenkins). The testcase
+    takes kmatrix's JUnit id (classname kmatrix.<arch>.<host>.<family>, name <case>),
+    so a case reads the same in both front-ends' JUnit.
+    """
+    from kmatrix.report.jsonout import atomic_write
+
+    tree = ET.parse(path)
+    changed = [tc for tc in tree.getroot().iter("testcase") if _tidy_testcase(tc, prefix)]
+    if changed:
+        atomic_write(path, ET.tostring(tree.getroot(), encoding="utf-8", xml_declaration=True))
+
+
+def _tidy_testcase(tc: ET.Element, prefix: Optional[str]) -> bool:
+    from kmatrix.report.junit import case_id_parts
+
+    props_el = tc.find("properties")
+    if props_el is None:
+        return False
+    props = [(p.get("name", ""), p.get("value", "")) for p in props_el.iter("property")]
+    facts = dict(props)
+    if "kmatrix.case" not in facts:
+        return False  # not ours: a plain test in the same session
+    tc.remove(props_el)
+    family, name = case_id_parts(facts["kmatrix.case"])
+    classname = f"kmatrix.{facts.get('kmatrix.arch', '')}.{facts.get('kmatrix.host', '')}.{family}"
+    tc.set("classname", f"{prefix}.{classname}" if prefix else classname)
+    tc.set("name", name)
+    out = tc.find("system-out")
+    if out is None:
+        out = ET.SubElement(tc, "system-out")
+    lines = "\n".join(f"{k}: {v}" for k, v in props)
+    out.text = lines + ("\n" + out.text if out.text else "")
+    return True
 
 
 class Inventory(pytest.File):
@@ -272,11 +334,12 @@ class KmatrixCase(pytest.Item):
     def setup(self) -> None:
         state = _state(self.config)
         assert state is not None
+        # Before the engine runs: tidy_junitxml names the testcase from these even if it fails.
+        self.user_properties += [("kmatrix.case", self.case.id), ("kmatrix.host", self.host.name),
+                                 ("kmatrix.arch", self.host.arch)]
         hr = state.host_result(self)
         self.result = next((c for c in hr.cases if c.case == self.case.id), None)
-        self.user_properties += [("kmatrix.host", self.host.name),
-                                 ("kmatrix.arch", self.host.arch),
-                                 ("kmatrix.kernel", hr.kernel)]
+        self.user_properties.append(("kmatrix.kernel", hr.kernel))
         if self.result is None:
             raise HostFailed(f"host {self.host.name}: "
                              + (hr.error or "the engine recorded no result for this case"))

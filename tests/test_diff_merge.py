@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,12 +18,13 @@ from test_junit import sample_run
 
 from kmatrix.errors import InputError
 from kmatrix.expectations import exit_code
-from kmatrix.report.diff import diff
+from kmatrix.report.diff import add_arguments, diff, parse_host_map
 from kmatrix.report.jsonout import read_results, write_partial, write_results
 from kmatrix.report.merge import merge
 from kmatrix.results import REASON_CLASSES, STATES, VERDICTS, CaseResult, HostResult, RunResult
 
 pytestmark = pytest.mark.fast
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---- results.json ---------------------------------------------------------------------------
@@ -195,28 +200,160 @@ def test_diff_across_hosts() -> None:
     assert d.exit_code == 1
     text = d.render()
     assert "Regressions (pass -> fail): 2" in text
-    assert "a/regress [x86_64 6.1]: pass -> fail: program did not fire  (hosts: new-box)" in text
+    assert ("a/regress [x86_64 6.1]: pass -> fail: program did not fire"
+            "  (kernel 6.1.0-27-amd64 -> 6.1.0-30-amd64)  (hosts: old-box -> new-box)") in text
     assert "no kfunc" in text and "no BTF" in text
     assert text.splitlines()[-1].startswith("summary: 2 regression(s)")
 
 
-def test_diff_keys_on_arch_and_major_minor() -> None:
-    base = _run("b", "h", "6.1.0-27-amd64", {"a/x": ("pass", "")})
-    other_line = _run("n", "h", "6.12.48+deb13-amd64", {"a/x": ("fail", "r")})
-    d = diff([base], [other_line])
-    assert not d.regressions and d.exit_code == 0
-    assert [c.kernel for c in d.added] == ["6.12"] and [c.kernel for c in d.removed] == ["6.1"]
-    other_arch = _run("n", "h", "6.1.0-27-arm64", {"a/x": ("fail", "r")}, arch="aarch64")
-    assert diff([base], [other_arch]).regressions == []
-
-
-def test_diff_worst_of_several_hosts() -> None:
-    base = _run("b", "h1", "6.6.0", {"a/x": ("pass", "")})
-    new = merge([_run("n", "h1", "6.6.0", {"a/x": ("pass", "")}),
-                 _run("n", "h2", "6.6.7", {"a/x": ("fail", "only on h2")})])
+def test_diff_gates_across_a_kernel_bump() -> None:
+    """Same host, same case, new kernel line: pass -> fail is a regression, with both kernels."""
+    base = _run("b", "h", "6.6.0-72.oe2403sp1", {"dynptr/from_mem": ("pass", ""),
+                                                 "kfunc/task_acquire": ("pass", "")})
+    new = _run("n", "h", "6.18.0", {"dynptr/from_mem": ("fail", "program did not fire"),
+                                    "kfunc/task_acquire": ("error", "agent lost")})
     d = diff([base], [new])
-    assert [(c.case, c.hosts) for c in d.regressions] == [("a/x", ["h1", "h2"])]
+    assert [c.case for c in d.regressions] == ["dynptr/from_mem", "kfunc/task_acquire"]
+    assert d.exit_code == 1 and not d.new_failures and not d.other_changes
+    assert d.regressions[0].line() == (
+        "dynptr/from_mem [x86_64 6.6 -> 6.18]: pass -> fail: program did not fire"
+        "  (kernel 6.6.0-72.oe2403sp1 -> 6.18.0)  (hosts: h)")
+    assert "kfunc/task_acquire [x86_64 6.6 -> 6.18]: pass -> error: agent lost" in d.render()
+    assert d.render().splitlines()[-1].startswith("summary: 2 regression(s), 0 new failure(s)")
+
+
+def test_diff_never_matches_across_arches() -> None:
+    base = _run("b", "h", "6.1.0-27-amd64", {"a/x": ("pass", "")})
+    other_arch = _run("n", "h", "6.1.0-27-arm64", {"a/x": ("fail", "r")}, arch="aarch64")
+    d = diff([base], [other_arch])
+    assert d.regressions == [] and d.exit_code == 0
+    assert [(c.arch, c.kernel) for c in d.removed] == [("x86_64", "6.1")]
+    assert [(c.arch, c.kernel) for c in d.added] == [("aarch64", "6.1")]
+
+
+def test_diff_host_error_is_an_error_for_its_missing_cases() -> None:
+    """A kernel that no longer boots must not pass the gate as "only in base"."""
+    base = _run("b", "h", "6.6.0", {"a/x": ("pass", ""), "a/y": ("skip", "no kfunc")})
+    new = _run("n", "h", "6.18.0", {})
+    new.hosts[0].error = "boot: no login prompt after 600s"
+    d = diff([base], [new])
+    assert [(c.case, c.new, c.new_reason) for c in d.regressions] == [
+        ("a/x", "error", "host error: boot: no login prompt after 600s")]
+    assert [c.case for c in d.other_changes] == ["a/y"] and d.exit_code == 1
+
+
+def _hosts_run(run_id: str, hosts: dict[str, tuple[str, dict[str, tuple[str, str]]]],
+               arch: str = "x86_64") -> RunResult:
+    """Several hosts of one arch: {name: (kernel, {case: (verdict, reason)})}."""
+    return merge([_run(run_id, name, kernel, cases, arch=arch)
+                  for name, (kernel, cases) in hosts.items()])
+
+
+def test_diff_matches_by_host_name_before_arch() -> None:
+    # Pooled by arch, the worst base verdict (skip on bullseye) would hide trixie's regression.
+    base = _hosts_run("b", {"lab-x86_64-trixie": ("6.12.48", {"a/x": ("pass", "")}),
+                            "lab-x86_64-bullseye": ("5.10.0", {"a/x": ("skip", "no kfunc")})})
+    new = _hosts_run("n", {"lab-x86_64-trixie": ("6.18.0", {"a/x": ("fail", "r")}),
+                           "lab-x86_64-bullseye": ("5.10.0", {"a/x": ("skip", "no kfunc")})})
+    d = diff([base], [new])
+    assert [(c.case, c.hosts, c.kernel) for c in d.regressions] == [
+        ("a/x", ["lab-x86_64-trixie"], "6.12 -> 6.18")]
+    assert d.unchanged == 1 and d.exit_code == 1
+
+
+def test_diff_pools_unmatched_hosts_of_an_arch() -> None:
+    """Other machines on each side: the worst verdict of each side's hosts of the arch."""
+    base = _run("b", "h1", "6.6.0", {"a/x": ("pass", "")})
+    new = _hosts_run("n", {"h2": ("6.6.7", {"a/x": ("fail", "only on h2")}),
+                           "h3": ("6.6.0", {"a/x": ("pass", "")})})
+    d = diff([base], [new])
+    (r,) = d.regressions
+    assert (r.case, r.base_hosts, r.hosts, r.new_reason) == ("a/x", ["h1"], ["h2", "h3"],
+                                                             "only on h2")
+    assert r.line().endswith("  (kernel 6.6.0 -> 6.6.7, 6.6.0)  (hosts: h1 -> h2, h3)")
     assert diff([base], [base]).exit_code == 0
+
+
+def test_diff_new_host_without_counterpart_is_only_in_new() -> None:
+    base = _run("b", "h1", "6.6.0", {"a/x": ("pass", "")})
+    new = _hosts_run("n", {"h1": ("6.6.0", {"a/x": ("pass", "")}),
+                           "h2": ("6.6.7", {"a/x": ("fail", "only on h2")})})
+    d = diff([base], [new])
+    assert not d.regressions and d.exit_code == 0 and d.unchanged == 1
+    assert [(c.case, c.hosts) for c in d.added] == [("a/x", ["h2"])]
+    assert [(c.case, c.hosts) for c in d.new_failures] == [("a/x", ["h2"])]
+
+
+def test_diff_explicit_host_map() -> None:
+    base = _hosts_run("b", {"old-a": ("6.6.0", {"a/x": ("pass", "")}),
+                            "old-b": ("6.6.0", {"a/x": ("skip", "no kfunc")})})
+    new = _hosts_run("n", {"new-a": ("6.18.0", {"a/x": ("fail", "r")}),
+                           "new-b": ("6.18.0", {"a/x": ("skip", "no kfunc")})})
+    pooled = diff([base], [new])  # worst of each side: skip -> fail
+    assert not pooled.regressions and [c.case for c in pooled.new_failures] == ["a/x"]
+    mapped = diff([base], [new], host_map={"old-a": "new-a", "old-b": "new-b"})
+    (r,) = mapped.regressions
+    assert (r.base_hosts, r.hosts) == (["old-a"], ["new-a"]) and mapped.exit_code == 1
+    assert "(hosts: old-a -> new-a)" in r.line()
+    # A partial map: the rest still pairs by name, then by arch.
+    partial = diff([base], [new], host_map={"old-a": "new-a"})
+    assert [c.hosts for c in partial.regressions] == [["new-a"]] and partial.unchanged == 1
+
+
+@pytest.mark.parametrize("host_map,msg", [
+    ({"nope": "new-a"}, "--map: nope=new-a: no host 'nope' in BASE (hosts: old-a)"),
+    ({"old-a": "nope"}, "--map: old-a=nope: no host 'nope' in NEW (hosts: arm, new-a)"),
+    ({"old-a": "arm"}, "--map: old-a=arm: different arches (x86_64 vs aarch64)"),
+])
+def test_diff_host_map_errors(host_map: dict[str, str], msg: str) -> None:
+    base = _run("b", "old-a", "6.6.0", {"a/x": ("pass", "")})
+    new = merge([_run("n", "new-a", "6.6.0", {"a/x": ("pass", "")}),
+                 _run("n", "arm", "6.6.0", {"a/x": ("pass", "")}, arch="aarch64")])
+    with pytest.raises(InputError) as ei:
+        diff([base], [new], host_map=host_map)
+    assert str(ei.value).startswith(msg)
+
+
+def test_parse_host_map_and_option() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    a = parser.parse_args(["--map", "old-a=new-a", "--map", " old-b = new-b "])
+    assert parse_host_map(a.map) == {"old-a": "new-a", "old-b": "new-b"}
+    assert parse_host_map(parser.parse_args([]).map) == {}
+    for bad, why in ((["old-a"], "expected BASEHOST=NEWHOST"), (["=x"], "expected"),
+                     (["a=x", "a=y"], "base host 'a' is mapped twice"),
+                     (["a=x", "b=x"], "new host 'x' is mapped twice")):
+        with pytest.raises(InputError, match=why):
+            parse_host_map(bad)
+
+
+def _kmatrix(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kmatrix", *args], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+
+def test_cli_diff_gates_across_kernel_versions(tmp_path: Path) -> None:
+    """`python -m kmatrix diff BASE NEW`: a 6.6 openEuler baseline against a 6.18 run: exit 1."""
+    cases = {"dynptr/from_mem": ("pass", ""), "kfunc/task_acquire": ("pass", "")}
+    names = ("lab-x86_64-trixie", "lab-x86_64-bullseye")
+    base = merge([_run("b", n, "6.6.0-72.oe2403sp1", cases) for n in names])
+    broken = dict(cases, **{"dynptr/from_mem": ("fail", "program did not fire (hits=0)")})
+    new = merge([_run("n", names[0], "6.18.0", broken), _run("n", names[1], "6.18.0", cases)])
+    write_results(base, tmp_path / "base" / "results.json")
+    write_results(new, tmp_path / "new" / "results.json")
+
+    proc = _kmatrix("diff", str(tmp_path / "base"), str(tmp_path / "new"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == [
+        "Regressions (pass -> fail): 1",
+        "  dynptr/from_mem [x86_64 6.6 -> 6.18]: pass -> fail: program did not fire (hits=0)"
+        "  (kernel 6.6.0-72.oe2403sp1 -> 6.18.0)  (hosts: lab-x86_64-trixie)"]
+    assert lines[-1] == ("summary: 1 regression(s), 0 new failure(s), 0 fix(es), 0 new skip(s), "
+                         "0 changed skip reason(s), 0 xpass, 3 unchanged")
+    back = _kmatrix("diff", str(tmp_path / "new"), str(tmp_path / "base"))
+    assert back.returncode == 0 and "Fixes (fail -> pass): 1" in back.stdout
 
 
 def test_diff_of_sample_against_itself_is_clean() -> None:

@@ -104,12 +104,22 @@ def test_xsd_is_vendored_with_licence() -> None:
     assert "The MIT License (MIT)" in head and "Gregory Boissinot" in head
 
 
-def _cases(path: Path) -> dict[str, object]:
+def _cases(path: Path) -> dict[tuple[str, str], object]:
     xml = JUnitXml.fromfile(str(path))
     out = {}
     for suite in xml:
         for case in suite:
-            out[case.name] = case
+            out[(case.classname, case.name)] = case
+    return out
+
+
+def _props(suite: object) -> dict[str, str]:
+    """Suite properties without their `<host>/` qualifier."""
+    out = {}
+    for p in suite.properties():  # type: ignore[attr-defined]
+        host, _, key = p.name.partition("/")
+        assert host == suite.name, p.name  # type: ignore[attr-defined]
+        out[key] = p.value
     return out
 
 
@@ -119,21 +129,22 @@ def test_roundtrip_x86(written: tuple[RunResult, list[Path]], tmp_path: Path) ->
     assert len(suites) == 1
     s = suites[0]
     assert s.name == "box-x86" and s.hostname == "box-x86"
-    props = {p.name: p.value for p in s.properties()}
+    props = _props(s)
     assert props["kernel.release"] == "6.1.0-27-amd64"
     assert props["os.release"] == "Debian GNU/Linux 12 (bookworm)"
     assert props["arch"] == "x86_64"
-    assert props["compiler"] == "clang 14.0.6"
+    assert props["compiler"] == "clang 14.0.6 (BPF target)"
     assert props["libbpf"] == "1.1.2"
     assert props["env.tags"] == "ftrace-blocked"
-    assert props["run.id"] == "20250101T000000Z-ab12"
+    assert "run.id" not in props and s._elem.get("id") == "20250101T000000Z-ab12"
     assert props["incomplete"] == "true"  # the run was interrupted
     assert props["flaky"] == "perf/cpu_clock"
     assert (s.tests, s.failures, s.errors, s.skipped) == (5, 1, 1, 1)
 
-    cases = {c.name: c for c in s}
+    cases = {f"{c.classname.rsplit('.', 1)[-1]}/{c.name}": c for c in s}
     ok = cases["kfunc/task_acquire"]
-    assert ok.is_passed and ok.classname == "kmatrix.kfunc.x86_64"
+    assert ok.is_passed and (ok.classname, ok.name) == ("kmatrix.x86_64.box-x86.kfunc",
+                                                         "task_acquire")
     assert abs(ok.time - 0.12) < 1e-6
 
     fail = cases["dynptr/from_mem"]
@@ -146,6 +157,7 @@ def test_roundtrip_x86(written: tuple[RunResult, list[Path]], tmp_path: Path) ->
     (sk,) = cases["trampoline/fentry_fexit"].result
     assert isinstance(sk, Skipped)
     assert sk.message.startswith("[environment-blocks] ftrace is not usable")
+    assert sk.text == sk.message  # GitLab shows the element's text, not message=
 
     (er,) = cases["xdp_frags/frags_test_run"].result
     assert isinstance(er, Error) and er.message == "agent lost: connection reset"
@@ -157,26 +169,27 @@ def test_roundtrip_x86(written: tuple[RunResult, list[Path]], tmp_path: Path) ->
 
 def test_roundtrip_aarch64(written: tuple[RunResult, list[Path]], tmp_path: Path) -> None:
     (s,) = list(JUnitXml.fromfile(str(tmp_path / "aarch64" / "junit.xml")))
-    props = {p.name: p.value for p in s.properties()}
+    props = _props(s)
     assert props["xpass"] == "dynptr/ringbuf" and props["env.tags"] == "lab,tcg"
-    cases = {c.name: c for c in s}
+    cases = {f"{c.classname.rsplit('.', 1)[-1]}/{c.name}": c for c in s}
     (xf,) = cases["trampoline/fentry_fexit"].result
     assert isinstance(xf, Skipped)
     assert xf.message == (
         "xfail: arm64 < 6.4 has no ftrace direct calls, attach gives -524 "
         "(https://github.com/kernel-patches/vmtest/blob/master/ci/vmtest/configs/DENYLIST.aarch64)"
     )
+    assert xf.text.startswith(xf.message + "\n") and "reason: attach failed: -524" in xf.text
     xp = cases["dynptr/ringbuf"]
     assert xp.is_passed and xp.system_out.startswith("XPASS: dynptr/ringbuf passed")
     (hw,) = cases["perf/arm_spe"].result
-    assert hw.message.startswith("[hardware-missing] ")
+    assert hw.message.startswith("[hardware-missing] ") and hw.text == hw.message
     assert s.failures == 0 and s.errors == 0  # xfail and xpass are not failures
 
 
 def test_host_error_case(written: tuple[RunResult, list[Path]], tmp_path: Path) -> None:
     cases = _cases(tmp_path / "riscv64" / "junit.xml")
-    assert list(cases) == ["rv-board/host"]
-    (er,) = cases["rv-board/host"].result  # type: ignore[attr-defined]
+    assert list(cases) == [("kmatrix.riscv64.rv-board", "host")]
+    (er,) = cases[("kmatrix.riscv64.rv-board", "host")].result  # type: ignore[attr-defined]
     assert isinstance(er, Error) and "host key mismatch" in er.message
 
 
@@ -214,5 +227,10 @@ def test_any_run_validates(tmp_path_factory: pytest.TempPathFactory) -> None:
             doc = etree.parse(str(p))
             assert schema.validate(doc), schema.error_log
             JUnitXml.fromfile(str(p))
+            ids = [(tc.get("classname"), tc.get("name")) for tc in doc.iter("testcase")]
+            assert len(ids) == len(set(ids)), ids  # even for hosts or cases listed twice
+            names = [pr.get("name") for pr in doc.iter("property")]
+            assert len(names) == len(set(names)), names
+            assert not any("\n" in pr.get("value") for pr in doc.iter("property"))
 
     check()

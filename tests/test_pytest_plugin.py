@@ -21,8 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from junitparser import JUnitXml
+from lxml import etree
+
+from kmatrix.pytest_plugin import tidy_junitxml
 
 ROOT = Path(__file__).resolve().parent.parent
+XSD = ROOT / "tests" / "data" / "junit-10.xsd"
 COPY = ("dynptr/from_mem", "dynptr/ringbuf", "kfunc/task_acquire", "trampoline/fentry_fexit")
 BROKEN = "dynptr/from_mem_broken"
 XPASS = "kfunc/task_acquire"
@@ -84,15 +89,28 @@ def kcache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _junit(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """pytest's JUnit, by (host, case id); the kmatrix facts are `name: value` lines of system-out."""
     out = {}
     for tc in ET.parse(path).getroot().iter("testcase"):
         kids = [el.tag for el in tc if el.tag in ("failure", "error", "skipped")]
-        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        assert tc.find("properties") is None  # the Jenkins schema has no testcase properties
+        lines = (tc.findtext("system-out") or "").splitlines()
+        props = dict(ln.split(": ", 1) for ln in lines if ln.startswith("kmatrix."))
         skipped = tc.find("skipped")
-        out[(tc.get("classname").rsplit(".", 1)[-1], tc.get("name"))] = {
-            "kids": kids, "props": props,
+        _, arch, host, family = tc.get("classname").split(".")
+        assert (arch, host) == (props["kmatrix.arch"], props["kmatrix.host"])
+        assert f"{family}/{tc.get('name')}" == props["kmatrix.case"]
+        out[(host, props["kmatrix.case"])] = {
+            "kids": kids, "props": props, "time": float(tc.get("time")),
             "skip_type": skipped.get("type") if skipped is not None else None}
     return out
+
+
+def _assert_valid_junit(path: Path) -> None:
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    assert schema.validate(etree.parse(str(path))), schema.error_log
+    ids = [(c.classname, c.name) for s in JUnitXml.fromfile(str(path)) for c in s]
+    assert len(ids) == len(set(ids)), ids
 
 
 # What a kmatrix verdict must look like in pytest's JUnit.
@@ -141,7 +159,8 @@ def test_xdist_spreads_hosts_and_reports_engine_verdicts(tmp_path: Path, kcache:
         assert verdicts[(host, BROKEN)]["details"], "the real check ran before failing"
         assert verdicts[(host, XPASS)]["verdict"] == "xpass"
 
-    # pytest's JUnit agrees with the engine, item by item.
+    # pytest's JUnit agrees with the engine, item by item, and is valid for Jenkins.
+    _assert_valid_junit(ws / "junit.xml")
     junit = _junit(ws / "junit.xml")
     assert set(junit) == set(verdicts)
     for key, cr in verdicts.items():
@@ -149,6 +168,8 @@ def test_xdist_spreads_hosts_and_reports_engine_verdicts(tmp_path: Path, kcache:
         assert j["kids"] == JUNIT_OF[cr["verdict"]], (key, cr["verdict"], j)
         assert j["props"]["kmatrix.verdict"] == cr["verdict"]
         assert j["props"]["kmatrix.host"] == key[0]
+        # Each item's own case time, not its host's whole engine run on the first item.
+        assert abs(j["time"] - cr["duration"]) < 0.0015, (key, j["time"], cr["duration"])
         if cr["verdict"] == "xfail":
             assert j["skip_type"] == "pytest.xfail"
     assert proc.stdout.count("XPASS") >= 2 and proc.stdout.count("XFAIL") >= 2
@@ -169,6 +190,34 @@ def test_k_selects_and_a_regression_fails_the_session(tmp_path: Path, kcache: Pa
     assert [p.name for p in (run_dir / "hosts").iterdir()] == ["local-a"]
     (h,) = json.loads((run_dir / "hosts" / "local-a" / "results.json").read_text())["hosts"]
     assert [c["case"] for c in h["cases"]] == [BROKEN]
+
+
+def test_tidy_junitxml_keeps_plain_tests_and_validates(tmp_path: Path) -> None:
+    """What pytest writes for a kmatrix item (properties inside the testcase) -> schema-valid."""
+    path = tmp_path / "junit.xml"
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
+        '<testsuite name="pytest" errors="0" failures="0" skipped="1" tests="3" time="9.0">'
+        '<testcase classname="hosts.yaml.lab-a" name="dynptr/from_mem" time="0.250">'
+        '<properties><property name="kmatrix.case" value="dynptr/from_mem"/>'
+        '<property name="kmatrix.host" value="lab-a"/><property name="kmatrix.arch" value="x86_64"/>'
+        '<property name="kmatrix.kernel" value="6.18.0"/><property name="kmatrix.verdict" value="skip"/>'
+        '</properties><skipped type="pytest.skip" message="[kernel-lacks] no">x</skipped>'
+        '<system-out>captured</system-out></testcase>'
+        '<testcase classname="hosts.yaml.lab-b" name="dynptr/from_mem" time="0.100">'
+        '<properties><property name="kmatrix.case" value="dynptr/from_mem"/>'
+        '<property name="kmatrix.host" value="lab-b"/><property name="kmatrix.arch" value="x86_64"/>'
+        '</properties></testcase>'
+        '<testcase classname="test_plain" name="test_ok" time="0.001"/>'
+        '</testsuite></testsuites>')
+    tidy_junitxml(path, prefix="ci")
+    _assert_valid_junit(path)
+    cases = {(c.classname, c.name): c for s in JUnitXml.fromfile(str(path)) for c in s}
+    assert set(cases) == {("ci.kmatrix.x86_64.lab-a.dynptr", "from_mem"),
+                          ("ci.kmatrix.x86_64.lab-b.dynptr", "from_mem"), ("test_plain", "test_ok")}
+    out = cases[("ci.kmatrix.x86_64.lab-a.dynptr", "from_mem")].system_out
+    assert out.splitlines()[-1] == "captured" and "kmatrix.kernel: 6.18.0" in out
+    assert cases[("ci.kmatrix.x86_64.lab-a.dynptr", "from_mem")].time == 0.25
 
 
 def test_collect_only_arch_riscv(tmp_path: Path) -> None:
