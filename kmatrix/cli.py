@@ -1,7 +1,9 @@
 """Command line: `kmatrix run|probe|report|diff|merge`.
 
 `runners/run ARGS` is `kmatrix run ARGS`. Errors in input print one line
-(FILE:LINE: FIELD: MESSAGE) and exit 2; nothing already gathered is lost.
+(FILE:LINE: FIELD: MESSAGE) and exit 2; nothing already gathered is lost. An
+unexpected exception is a bug: its traceback goes to a file and the console gets
+one line naming it. Text from targets is printed with control characters escaped.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -23,9 +26,14 @@ from kmatrix.errors import (
     EXIT_OK,
     InputError,
     KmatrixError,
+    one_line,
+    printable,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Longest console line for an error that is not an InputError (those bound themselves):
+# argparse and transport messages quote argv values and remote text.
+MAX_ERROR_LINE = 600
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -55,9 +63,9 @@ def _health_rules(path: Optional[str]) -> Any:
 
     if path is None:
         return None
-    if not Path(path).is_file():
+    if not os.path.lexists(path):
         raise InputError(path, None, "health-rules", "no such file")
-    return detectors.load_rules(path)
+    return detectors.load_rules(path)  # yamlpos refuses a directory, a device, 1 MiB+
 
 
 def _seconds(text: str) -> float:
@@ -67,6 +75,20 @@ def _seconds(text: str) -> float:
         v = -1.0
     if not 0 < v <= 86400:
         raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
+    return v
+
+
+MAX_RERUNS = 100
+
+
+def _reruns(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= MAX_RERUNS:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to {MAX_RERUNS}, got {text[:40]!r}")
     return v
 
 
@@ -91,11 +113,13 @@ def _arch(value: str) -> str:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse's own exit code is 2 as well; keep its one-line message.
-        self.exit(EXIT_INFRA, f"{self.prog}: error: {message}\n")
+        # argparse's own exit code is 2 as well; keep its one-line message, bounded.
+        self.exit(EXIT_INFRA, f"{self.prog}: error: {one_line(message, MAX_ERROR_LINE)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kmatrix.report.diff import add_arguments as add_diff_arguments
+
     p = _Parser(prog="kmatrix", description="BPF kernel-feature compatibility suite",
                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES_HELP)
     p.add_argument("--version", action="version", version=f"kmatrix {__version__}")
@@ -121,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shard", type=_shard, default=None, metavar="I/N",
                    help="run only shard I of N (deterministic split of the cases); "
                         "combine shards with `kmatrix merge`")
-    r.add_argument("--rerun-failures", type=int, default=0, metavar="N",
+    r.add_argument("--rerun-failures", type=_reruns, default=0, metavar="N",
                    help="rerun a failed case up to N times; a pass on rerun is marked flaky")
     r.add_argument("--watchdog-grace", type=_seconds, default=60.0, metavar="S",
                    help="after a case's own timeout, wait S more seconds for any agent output "
@@ -158,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("diff", help="compare two result sets; exit 1 on regressions")
     d.add_argument("base", help="baseline results.json or run directory")
     d.add_argument("new", help="new results.json or run directory")
+    add_diff_arguments(d)
 
     m = sub.add_parser("merge", help="combine shard outputs into one run (JUnit + results.json)")
     m.add_argument("results", nargs="+", help="results.json files or run directories")
@@ -175,6 +200,29 @@ def _find_hosts(arg: Optional[str]) -> Path:
     if p.exists():
         return p
     return _default_root() / "hosts.yaml"
+
+
+def _load_hosts(path: Path) -> list[Any]:
+    from kmatrix import yamlpos
+    from kmatrix.inventory import load_hosts
+
+    # load_hosts reads the whole file: `--hosts /dev/zero` must be refused before that.
+    yamlpos.check_file(path)
+    return load_hosts(path)
+
+
+def _writable_dir(path: Path, flag: str) -> None:
+    """Create ``path`` if needed and write a scratch file in it, so an unusable
+    --output or --cache-dir is one line now, not a traceback after guests booted."""
+    fld = flag.lstrip("-")
+    try:
+        if path.exists() and not path.is_dir():
+            raise InputError(flag, None, fld, f"{path} exists and is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise InputError(flag, None, fld, f"cannot write to {path}: {e.strerror or e}") from None
 
 
 def _say_inventory(arg: Optional[str]) -> None:
@@ -196,7 +244,7 @@ def _results_path(arg: str) -> Path:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from kmatrix.catalog import load_catalog
-    from kmatrix.inventory import load_hosts, select_hosts
+    from kmatrix.inventory import select_hosts
     from kmatrix.progress import Progress
     from kmatrix.runner import Run, RunOptions, new_run_id, select_cases
     from kmatrix.suite import exit_code, find_suite, load_suite
@@ -205,7 +253,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cases = load_catalog(Path(a.cases_dir) if a.cases_dir else root / "bpf_cases")
     suite_path = find_suite(a.suite, Path(a.suites_dir) if a.suites_dir else root / "suites")
     suite = load_suite(suite_path, [c.id for c in cases])
-    hosts = select_hosts(load_hosts(_find_hosts(a.hosts)), arch=a.arch, names=a.host or None)
+    hosts = select_hosts(_load_hosts(_find_hosts(a.hosts)), arch=a.arch, names=a.host or None)
     if not hosts:
         raise InputError(str(_find_hosts(a.hosts)), None, "hosts",
                          f"no host matches --arch {a.arch or '*'} {' '.join(a.host)}".rstrip())
@@ -223,13 +271,24 @@ def cmd_run(a: argparse.Namespace) -> int:
     run_id = a.run_id or new_run_id()
     if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id) or run_id in (".", ".."):
         raise InputError("--run-id", None, "run-id", "use letters, digits, '.', '_' and '-' only")
-    out = Path(a.output) / run_id
-    opts = RunOptions(out_dir=out, cache_dir=Path(a.cache_dir) if a.cache_dir else _cache_dir(),
+    health_rules = _health_rules(a.health_rules)
+    # Output and cache are checked once every input is known good (so bad input leaves
+    # no empty results/ behind) and before anything boots or connects.
+    output = Path(a.output)
+    out = output / run_id
+    if os.path.lexists(out):
+        # A second run would mix its files with the first one's: never overwrite.
+        raise InputError("--run-id", None, "run-id",
+                         f"{out} exists; choose another --run-id or remove it")
+    cache_dir = Path(a.cache_dir) if a.cache_dir else _cache_dir()
+    _writable_dir(cache_dir, "--cache-dir")  # first: a cache left behind is harmless
+    _writable_dir(output, "--output")
+    opts = RunOptions(out_dir=out, cache_dir=cache_dir,
                       run_id=run_id, pattern=a.pattern, shard=a.shard,
-                      rerun_failures=max(0, a.rerun_failures),
+                      rerun_failures=a.rerun_failures,
                       trust_on_first_use=a.trust_on_first_use,
                       watchdog_grace=a.watchdog_grace,
-                      health_rules=_health_rules(a.health_rules))
+                      health_rules=health_rules)
     _say_inventory(a.hosts)
     progress = Progress(quiet=a.quiet)
     progress.host("kmatrix", f"run {run_id}: {len(hosts)} host(s), {len(chosen)} case(s), "
@@ -241,7 +300,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     finally:
         progress.close()  # stop the live display before the summary is printed
     for w in result.warnings:
-        print(f"kmatrix: warning: {w}", file=sys.stderr)
+        print(f"kmatrix: warning: {printable(w)}", file=sys.stderr)
     _print_summary(result, out)
     if opts.stop.is_set():
         return EXIT_INTERRUPTED
@@ -270,15 +329,16 @@ def _print_summary(result: object, out: Path) -> None:
         c = Counter(cr.verdict or cr.state for cr in h.cases)
         counts = ", ".join(f"{v} {k}" for k, v in sorted(c.items())) or "no cases"
         status = f"ERROR: {h.error}" if h.error else counts
-        print(f"{h.name:20s} {h.arch:8s} {h.kernel:28s} {status}")
+        # The kernel string and the error come from the target: escape them.
+        print(printable(f"{h.name:20s} {h.arch:8s} {h.kernel:28s} {status}"))
     print(f"results: {out}/results.json, JUnit: {out}/<arch>/junit.xml")
 
 
 def cmd_probe(a: argparse.Namespace) -> int:
-    from kmatrix.inventory import load_hosts, select_hosts
+    from kmatrix.inventory import select_hosts
     from kmatrix.probe import probe_hosts
 
-    hosts = select_hosts(load_hosts(_find_hosts(a.hosts)), arch=a.arch, names=a.host or None)
+    hosts = select_hosts(_load_hosts(_find_hosts(a.hosts)), arch=a.arch, names=a.host or None)
     _say_inventory(a.hosts)
     return probe_hosts(hosts, as_json=a.json, trust_on_first_use=a.trust_on_first_use,
                        cache_dir=Path(a.cache_dir) if a.cache_dir else _cache_dir())
@@ -291,7 +351,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
     runs = [read_results(_results_path(p)) for p in a.results]
     out = Path(a.output)
-    out.mkdir(parents=True, exist_ok=True)
+    _writable_dir(out, "--output")
     write_markdown(runs, out / "report.md")
     write_html(runs, out / "report.html")
     print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
@@ -299,11 +359,12 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_diff(a: argparse.Namespace) -> int:
-    from kmatrix.report.diff import diff
+    from kmatrix.report.diff import diff, parse_host_map
     from kmatrix.report.jsonout import read_results
 
-    d = diff([read_results(_results_path(a.base))], [read_results(_results_path(a.new))])
-    print(d.render())
+    d = diff([read_results(_results_path(a.base))], [read_results(_results_path(a.new))],
+             host_map=parse_host_map(a.map))
+    print(printable(d.render(), keep="\n\t"))  # reasons in results.json are the targets' text
     return d.exit_code
 
 
@@ -314,31 +375,57 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
     merged = merge([read_results(_results_path(p)) for p in a.results])
     out = Path(a.output)
-    out.mkdir(parents=True, exist_ok=True)
+    _writable_dir(out, "--output")
     write_results(merged, out / "results.json")
     write_junit(merged, out)
     print(f"merged {len(a.results)} result set(s) into {out}")
     return EXIT_OK
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return EXIT_INFRA
-    handler = {"run": cmd_run, "probe": cmd_probe, "report": cmd_report,
-               "diff": cmd_diff, "merge": cmd_merge}[args.command]
+def _internal_error(e: BaseException) -> int:
+    """A bug, not bad input: the traceback goes to a 0600 file in $TMPDIR and the
+    console gets one line naming it."""
+    import traceback
+
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    path = Path(tempfile.gettempdir()) / f"kmatrix-internal-error-{os.getpid()}.log"
     try:
+        try:  # O_EXCL | O_NOFOLLOW: never write through a planted file or symlink
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            fd, name = tempfile.mkstemp(prefix=f"kmatrix-internal-error-{os.getpid()}-",
+                                        suffix=".log")
+            path = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"kmatrix {__version__}\nargv: {sys.argv!r}\n\n{text}")
+        where = f"traceback in {path}"
+    except OSError as oe:
+        where = f"the traceback could not be saved ({oe.strerror or oe})"
+    what = one_line(f"{type(e).__name__}: {e}", 200)
+    print(f"kmatrix: internal error ({what}); {where}; please report it", file=sys.stderr)
+    return EXIT_INFRA
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return EXIT_INFRA
+        handler = {"run": cmd_run, "probe": cmd_probe, "report": cmd_report,
+                   "diff": cmd_diff, "merge": cmd_merge}[args.command]
         return handler(args)
     except KmatrixError as e:
-        print(f"kmatrix: {e}", file=sys.stderr)
+        print(f"kmatrix: {one_line(e, MAX_ERROR_LINE)}", file=sys.stderr)
         return EXIT_INFRA
     except KeyboardInterrupt:
         print("kmatrix: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_FAIL
+    except Exception as e:  # noqa: BLE001 - anything else is a bug; never a traceback
+        return _internal_error(e)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ one plain line instead: ``  12.3s [host] message``.
 The runner calls ``host(name, message)`` and ``case(...)``; the phase is read
 from the message when the caller does not say it with ``phase(...)``.
 Thread-safe, because hosts run concurrently.
+
+Failure reasons and messages carry text from the target (kernel strings, verifier
+and check output), so every line printed here and every table cell has its control
+characters escaped (``\x1b``...): a target must not be able to drive the terminal.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Optional, TextIO
+
+from kmatrix.errors import printable
 
 # Message prefix -> phase, for callers that only send text.
 _PHASES = (
@@ -163,8 +169,9 @@ class Progress:
         if self.quiet:
             return
         stamp = f"{time.monotonic() - self._t0:7.1f}s"
+        safe = printable(line, keep="\t")  # one event, one line: a target's \n is shown, not obeyed
         with self._lock:
-            print(f"{stamp} {line}", file=self.stream, flush=True)
+            print(f"{stamp} {safe}", file=self.stream, flush=True)
 
     # The table is redrawn in place: move up over the last frame, clear, print the new one.
     # Nothing is drawn after close(), so whatever the caller prints then is never overwritten.
@@ -183,7 +190,7 @@ class Progress:
         frame = self._render() if [h for h in self._hosts if h != "kmatrix"] else ""
         out = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
         if above:
-            out += above.replace("\n", " ") + "\n"
+            out += printable(above, keep="\t") + "\n"  # escapes the target's text, not our own CSI
         out += frame
         self.stream.write(out)
         self.stream.flush()
@@ -217,11 +224,13 @@ class Progress:
                 continue
             other = sum(v for k, v in st.counts.items() if k not in _COUNTED)
             cases = f"{st.done}/{st.total}" if st.total else "-"
-            last = (Text(f"{st.last_case} ", style="") + Text(st.last_verdict,
-                                                              style=_STYLE.get(st.last_verdict, ""))
-                    if st.last_case and st.phase in ("run", "done", "rerun") else Text(st.message))
+            # Cells are Text (never console markup) and escaped: rich passes ESC through.
+            last = (Text(f"{printable(st.last_case)} ", style="")
+                    + Text(printable(st.last_verdict), style=_STYLE.get(st.last_verdict, ""))
+                    if st.last_case and st.phase in ("run", "done", "rerun")
+                    else Text(printable(st.message)))
             phase_style = {"error": "bold red", "done": "green"}.get(st.phase, "cyan")
-            t.add_row(name, Text(st.phase, style=phase_style), cases,
+            t.add_row(Text(printable(name)), Text(printable(st.phase), style=phase_style), cases,
                       Text(str(st.counts["pass"]), style="green"),
                       Text(str(st.counts["fail"]), style="red" if st.counts["fail"] else ""),
                       str(st.counts["skip"]), str(other), last)

@@ -32,8 +32,11 @@ SYMBOL = {
 
 
 def _md(text: str) -> str:
-    """Make text safe inside a table cell or footnote: one line, no pipes/markup."""
-    t = " ".join(str(text).split())
+    """Make text safe inside a table cell or footnote: one line, no pipes/markup, and
+    no control characters (a reason from a target may carry ESC; shown as \\x1b)."""
+    from kmatrix.errors import printable
+
+    t = printable(" ".join(str(text).split()))
     for ch in ("\\", "|", "*", "_", "`", "[", "]", "<", ">"):
         t = t.replace(ch, "\\" + ch)
     return t
