@@ -117,6 +117,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INFRA, f"{self.prog}: error: {one_line(message, MAX_ERROR_LINE)}\n")
 
 
+def _host_selection(sp: argparse.ArgumentParser) -> None:
+    """--arch, --hosts, --host: how `run` and `probe` pick their hosts."""
+    sp.add_argument("--arch", type=_arch, default=None,
+                    help="only hosts of this arch (aliases: x86/amd64, arm64, riscv)")
+    sp.add_argument("--hosts", default=None,
+                    help="inventory file (default: $KMATRIX_HOSTS, else ./hosts.yaml, else "
+                         "the checkout's embedded QEMU lab)")
+    sp.add_argument("--host", action="append", default=[], metavar="NAME",
+                    help="only this host (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kmatrix.report.diff import add_arguments as add_diff_arguments
 
@@ -128,13 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the suite on hosts from hosts.yaml",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=EXIT_CODES_HELP)
-    r.add_argument("--arch", type=_arch, default=None,
-                   help="only hosts of this arch (aliases: x86/amd64, arm64, riscv)")
-    r.add_argument("--hosts", default=None,
-                   help="inventory file (default: $KMATRIX_HOSTS, else ./hosts.yaml, else "
-                        "the checkout's embedded QEMU lab)")
-    r.add_argument("--host", action="append", default=[], metavar="NAME",
-                   help="only this host (repeatable)")
+    _host_selection(r)
     r.add_argument("--suite", default="bpf-core",
                    help="suite name in suites/ or a path to a suite YAML (default: bpf-core)")
     r.add_argument("-k", dest="pattern", default=None,
@@ -162,13 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     pr = sub.add_parser("probe", help="print each host's BPF capabilities (kfuncs, PMUs, JIT...)")
-    pr.add_argument("--arch", type=_arch, default=None,
-                    help="only hosts of this arch (aliases: x86/amd64, arm64, riscv)")
-    pr.add_argument("--hosts", default=None,
-                    help="inventory file (default: $KMATRIX_HOSTS, else ./hosts.yaml, else "
-                         "the checkout's embedded QEMU lab)")
-    pr.add_argument("--host", action="append", default=[], metavar="NAME",
-                    help="only this host (repeatable)")
+    _host_selection(pr)
     pr.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pr.add_argument("--trust-on-first-use", action="store_true",
                     help="record an unknown host key instead of refusing it")
