@@ -175,7 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="build/image cache (default: $KMATRIX_CACHE or ~/.cache/kmatrix)")
 
     rep = sub.add_parser("report", help="merge results.json files into report.md and report.html")
-    rep.add_argument("results", nargs="+", help="results.json files or run directories")
+    rep.add_argument("results", nargs="*", help="results.json files or run directories")
+    rep.add_argument("--label", action="append", default=[], metavar="NAME=RESULTS",
+                     help="a results.json (or run directory) shown as its own column group "
+                          "NAME, e.g. 22.03-SP4=a/results.json 24.03-SP1=b/results.json; "
+                          "changed cells are marked (repeatable)")
     rep.add_argument("--output", default=".", help="directory for report.md / report.html")
 
     d = sub.add_parser("diff", help="compare two result sets; exit 1 on regressions")
@@ -343,16 +347,31 @@ def cmd_probe(a: argparse.Namespace) -> int:
                        cache_dir=Path(a.cache_dir) if a.cache_dir else _cache_dir())
 
 
+def _label(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise InputError("--label", None, "label", f"expected NAME=RESULTS, got {text!r}")
+    return name.strip(), path.strip()
+
+
 def cmd_report(a: argparse.Namespace) -> int:
     from kmatrix.report.html import write_html
     from kmatrix.report.jsonout import read_results
     from kmatrix.report.markdown import write_markdown
 
     runs = [read_results(_results_path(p)) for p in a.results]
+    labels: Optional[list[str]] = None
+    if a.label:
+        # --label NAME=RESULTS: one column group per release, side by side, in order.
+        pairs = [_label(x) for x in a.label]
+        labels = [""] * len(runs) + [n for n, _ in pairs]
+        runs += [read_results(_results_path(p)) for _, p in pairs]
+    if not runs:
+        raise InputError("report", None, "results", "give results.json files or --label NAME=FILE")
     out = Path(a.output)
     _writable_dir(out, "--output")
-    write_markdown(runs, out / "report.md")
-    write_html(runs, out / "report.html")
+    write_markdown(runs, out / "report.md", labels)
+    write_html(runs, out / "report.html", labels)
     print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
     return EXIT_OK
 

@@ -48,6 +48,7 @@ class CaseResult:
     verdict: str = ""  # one of VERDICTS, filled by expectations.apply()
     expectation: Optional[dict[str, Any]] = None  # the matching expectation, if any
     attempts: int = 1
+    description: str = ""  # CASE["description"]: what the case proves, for reports
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -119,6 +119,7 @@ class HostRun:
                  progress: Progress, on_update: Any) -> None:
         self.host = host
         self.cases = cases
+        self._catalogue = {c.id: c for c in cases}
         self.suite = suite
         self.opts = opts
         self.progress = progress
@@ -691,6 +692,9 @@ class HostRun:
         return apply(cr, exp, suite_name=self.suite.name)
 
     def _record(self, cr: CaseResult) -> None:
+        if not cr.description:  # one place for every route a result takes
+            case = self._catalogue.get(cr.case)
+            cr.description = str((case.meta if case else {}).get("description") or "")
         self._done.add(cr.case)
         self.result.cases.append(cr)
         self.on_update()

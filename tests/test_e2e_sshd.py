@@ -52,8 +52,10 @@ def _run(repo: Path, tmp: Path, hosts: Path, *extra: str) -> subprocess.Complete
 
 
 def _junit_cases(path: Path) -> dict[str, ET.Element]:
+    """Case id -> testcase; classname is kmatrix.<arch>.<host>.<family>, name <case>."""
     root = ET.parse(path).getroot()
-    return {tc.get("name", ""): tc for tc in root.iter("testcase")}
+    return {tc.get("classname", "").rsplit(".", 1)[-1] + "/" + tc.get("name", ""): tc
+            for tc in root.iter("testcase")}
 
 
 def test_run_over_real_sshd_gives_real_outcomes(tmp_path: Path, repo_root: Path) -> None:

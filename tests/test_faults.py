@@ -130,8 +130,9 @@ def test_case_past_its_timeout_fails_alone(tmp_path: Path, sshd: SshdInfo) -> No
     for cid in ("dynptr/from_mem", "kfunc/task_acquire", "xdp_frags/frags_test_run"):
         assert got[cid]["state"] == "pass", got[cid]
     junit = ET.parse(tmp_path / "out" / "f" / "x86_64" / "junit.xml").getroot()
-    failures = [tc.get("name") for tc in junit.iter("testcase") if tc.find("failure") is not None]
-    assert failures == ["perf/zz_sleep"]
+    failures = [(tc.get("classname"), tc.get("name")) for tc in junit.iter("testcase")
+                if tc.find("failure") is not None]
+    assert failures == [("kmatrix.x86_64.loop.perf", "zz_sleep")]
     assert _workdirs() == before  # the target's work directory is gone
 
 
@@ -218,7 +219,7 @@ def test_unreachable_port_fails_that_host_only(tmp_path: Path, sshd: SshdInfo) -
     assert hosts_by["loop"]["error"] is None and hosts_by["loop"]["complete"]
     assert {c["state"] for c in hosts_by["loop"]["cases"]} == {"pass"}
     junit = ET.parse(tmp_path / "out" / "f" / "x86_64" / "junit.xml").getroot()
-    errors = [tc.get("name") for tc in junit.iter("testcase") if tc.find("error") is not None]
+    errors = [tc.get("classname") for tc in junit.iter("testcase") if tc.find("error") is not None]
     assert any("nowhere" in (n or "") for n in errors), errors
 
 

@@ -87,14 +87,50 @@ class Column:
     arch: str
     kernel: str
     hosts: list[HostResult] = field(default_factory=list)
+    os: str = ""  # distro release, e.g. "debian 11", "openEuler 22.03"
+    group: str = ""  # `kmatrix report --label NAME=...`: one column group per release
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.arch, self.kernel)
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.group, self.arch, self.kernel, self.os)
 
     @property
     def label(self) -> str:
-        return f"{self.arch} {self.kernel}".strip()
+        head = f"{self.group}: " if self.group else ""
+        tail = f" ({self.os})" if self.os else ""
+        return f"{head}{self.arch} {self.kernel}{tail}".strip()
+
+
+def os_label(h: HostResult) -> str:
+    """"debian 11" from os-release ID and VERSION_ID, else PRETTY_NAME, else ""."""
+    osr = (h.facts or {}).get("os_release") or {}
+    if osr.get("ID") and osr.get("VERSION_ID"):
+        return f"{osr['ID']} {osr['VERSION_ID']}"
+    return h.os_release or ""
+
+
+# What a cell means to a release engineer: supported, not supported by this kernel,
+# not tested here, a known failure, a regression. Skips differ by their reason class.
+def cell_class(entries: list[CellEntry]) -> str:
+    v = worst([e.verdict for e in entries]) if entries else V_ERROR
+    if v in (V_PASS, V_FLAKY, V_XPASS):
+        return "supported"
+    if v == V_SKIP:
+        lacks = any(e.case.reason_class == "kernel-lacks" for e in entries)
+        return "not-supported" if lacks else "not-tested"
+    if v == V_XFAIL:
+        return "known-failure"
+    return "regression" if v == V_FAIL else "error"
+
+
+CLASS_LEGEND = {
+    "supported": "the kernel has the feature: the case passed",
+    "not-supported": "the kernel lacks the feature (kernel-lacks skip, what is missing in the footnote)",
+    "not-tested": "not tested here: the environment blocks it or the hardware is missing",
+    "known-failure": "fails, as a suite expectation says (with link)",
+    "regression": "fails and no expectation covers it",
+    "error": "could not be judged (infrastructure error)",
+}
 
 
 @dataclass
@@ -103,6 +139,8 @@ class Matrix:
     rows: list[str]  # case ids, sorted by family then name
     cells: dict[tuple[str, tuple[str, str]], list[CellEntry]]
     host_errors: list[tuple[RunResult, HostResult]]
+
+    descriptions: dict[str, str] = field(default_factory=dict)  # case id -> description
 
     def cell(self, case_id: str, col: Column) -> list[CellEntry]:
         return self.cells.get((case_id, col.key), [])
@@ -120,26 +158,34 @@ class Matrix:
         return seen
 
 
-def build_matrix(runs: list[RunResult]) -> Matrix:
-    """Feature x (arch, kernel release) over every host of every run."""
-    cols: dict[tuple[str, str], Column] = {}
-    cells: dict[tuple[str, tuple[str, str]], list[CellEntry]] = {}
+def build_matrix(runs: list[RunResult], labels: Optional[list[str]] = None) -> Matrix:
+    """Feature x (arch, kernel release, distro release) over every host of every run;
+    with `labels` (one per run) each label is a column group, kept side by side in
+    the order given, so two releases on one kernel are two columns."""
+    cols: dict[tuple[str, str, str, str], Column] = {}
+    cells: dict[tuple[str, tuple[str, str, str, str]], list[CellEntry]] = {}
     rows: set[str] = set()
+    desc: dict[str, str] = {}
     host_errors: list[tuple[RunResult, HostResult]] = []
-    for run in runs:
+    for i, run in enumerate(runs):
+        group = labels[i] if labels else ""
         for h in run.hosts:
-            key = (h.arch, h.kernel or "?")
-            col = cols.setdefault(key, Column(h.arch, h.kernel or "?"))
+            col = Column(h.arch, h.kernel or "?", os=os_label(h), group=group)
+            col = cols.setdefault(col.key, col)
             col.hosts.append(h)
             if h.error:
                 host_errors.append((run, h))
             for c in h.cases:
                 rows.add(c.case)
-                cells.setdefault((c.case, key), []).append(CellEntry(run, h, c))
+                if c.description:
+                    desc.setdefault(c.case, c.description)
+                cells.setdefault((c.case, col.key), []).append(CellEntry(run, h, c))
+    order = list(dict.fromkeys(labels or [""]))
     columns = sorted(
-        cols.values(), key=lambda c: (arch_order(c.arch), c.arch, kernel_sort_key(c.kernel))
+        cols.values(), key=lambda c: (order.index(c.group), arch_order(c.arch), c.arch,
+                                      kernel_sort_key(c.kernel), c.os)
     )
-    return Matrix(columns, sorted(rows), cells, host_errors)
+    return Matrix(columns, sorted(rows), cells, host_errors, desc)
 
 
 def excerpt(text: str, max_lines: int = 40, max_chars: int = 4000) -> str:

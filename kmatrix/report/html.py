@@ -223,8 +223,9 @@ def _options(values: list[str], label: str) -> str:
     return "".join(opts)
 
 
-def render_html(runs: list[RunResult], title: Optional[str] = None) -> str:
-    m = build_matrix(runs)
+def render_html(runs: list[RunResult], title: Optional[str] = None,
+                labels: Optional[list[str]] = None) -> str:
+    m = build_matrix(runs, labels)
     title = title or "kmatrix BPF feature compatibility report"
     css = _CSS % "\n".join(f".v-{k}{{background:{c}}}" for k, c in COLOURS.items())
     out: list[str] = [
@@ -255,8 +256,10 @@ def render_html(runs: list[RunResult], title: Optional[str] = None) -> str:
         out.append('<table id="matrix"><thead><tr><th>feature</th>')
         for col in m.columns:
             names = ", ".join(h.name for h in col.hosts)
-            out.append(f'<th data-col-arch="{_e(col.arch)}">{_e(col.arch)}<br>'
-                       f"<small>{_e(col.kernel)}</small><br><small>{_e(names)}</small></th>")
+            group = f"<b>{_e(col.group)}</b><br>" if col.group else ""
+            osr = f"<br><small>{_e(col.os)}</small>" if col.os else ""
+            out.append(f'<th data-col-arch="{_e(col.arch)}">{group}{_e(col.arch)}<br>'
+                       f"<small>{_e(col.kernel)}</small>{osr}<br><small>{_e(names)}</small></th>")
         out.append("</tr></thead><tbody>")
         for case_id in m.rows:
             fam = case_id.split("/", 1)[0]
@@ -298,8 +301,9 @@ def render_html(runs: list[RunResult], title: Optional[str] = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_html(runs: list[RunResult], path: Path | str) -> Path:
+def write_html(runs: list[RunResult], path: Path | str,
+               labels: Optional[list[str]] = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(p, render_html(list(runs)).encode("utf-8"))
+    atomic_write(p, render_html(list(runs), labels=labels).encode("utf-8"))
     return p

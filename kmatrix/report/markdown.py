@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from kmatrix.report import LEGEND, SEVERITY, CellEntry, Matrix, build_matrix
+from kmatrix.report import (
+    CLASS_LEGEND,
+    LEGEND,
+    SEVERITY,
+    CellEntry,
+    Column,
+    Matrix,
+    build_matrix,
+    cell_class,
+)
 from kmatrix.report.jsonout import atomic_write
 from kmatrix.results import (
     V_ERROR,
@@ -93,6 +102,48 @@ def _libbpf_text(h: HostResult) -> str:
     return f"{ver} ({extra})" if extra else ver
 
 
+# A skip is "not supported" when the kernel lacks the feature, "untested" otherwise.
+SKIP_SYMBOL = {"not-supported": "⛔ lacks", "not-tested": "➖ untested"}
+
+
+def _symbol(m: Matrix, case_id: str, col: Column) -> str:
+    entries = m.cell(case_id, col)
+    if not entries:
+        return "—"
+    v = m.cell_verdict(case_id, col) or V_ERROR
+    return SKIP_SYMBOL[cell_class(entries)] if v == V_SKIP else SYMBOL.get(v, v)
+
+
+def _cell(m: Matrix, case_id: str, i: int, notes: list[str]) -> str:
+    col = m.columns[i]
+    entries = m.cell(case_id, col)
+    cell = _symbol(m, case_id, col)
+    if entries and any(e.verdict != V_PASS for e in entries):
+        note = _footnote(entries)
+        if note not in notes:  # one footnote per distinct reason
+            notes.append(note)
+        cell += f" [^{notes.index(note) + 1}]"
+    prev = next((c for c in reversed(m.columns[:i])
+                 if c.group != col.group and c.arch == col.arch), None)
+    if col.group and prev is not None and entries and \
+            _symbol(m, case_id, prev) not in ("—", _symbol(m, case_id, col)):
+        cell += " Δ"
+    return cell
+
+
+def _family_summary(m: Matrix, ids: list[str], col: Column) -> str:
+    """'n of m': cases of the family the column's kernel supports, of those run there."""
+    run = [cell_class(m.cell(c, col)) for c in ids if m.cell(c, col)]
+    return f"{run.count('supported')} of {len(run)}" if run else "—"
+
+
+def _row_label(m: Matrix, case_id: str) -> str:
+    desc = m.descriptions.get(case_id, "")
+    if len(desc) > 90:
+        desc = desc[:87].rstrip() + "..."
+    return f"`{case_id}`" + (f" — {_md(desc)}" if desc else "")
+
+
 PROBE_SYMBOL = {"yes": "✅ has", "no": "⛔ lacks", "blocked": "🚧 blocked", "unknown": "❔"}
 
 
@@ -126,8 +177,9 @@ def _probe_table(m: Matrix, notes: list[str]) -> list[str]:
     return out
 
 
-def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
-    m: Matrix = build_matrix(runs)
+def render_markdown(runs: list[RunResult], title: Optional[str] = None,
+                    labels: Optional[list[str]] = None) -> str:
+    m: Matrix = build_matrix(runs, labels)
     out: list[str] = []
     out.append(f"# {title or 'kmatrix BPF feature compatibility report'}")
     out.append("")
@@ -168,32 +220,28 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
     header = "| feature | " + " | ".join(_md(c.label) for c in m.columns) + " |"
     out.append(header)
     out.append("| --- |" + " --- |" * len(m.columns))
-    for case_id in m.rows:
-        cells = []
-        for col in m.columns:
-            entries = m.cell(case_id, col)
-            if not entries:
-                cells.append("—")
-                continue
-            v = m.cell_verdict(case_id, col) or V_ERROR
-            cell = SYMBOL.get(v, v)
-            if v != V_PASS or any(e.verdict != V_PASS for e in entries):
-                note = _footnote(entries)
-                if note not in notes:  # one footnote per distinct reason
-                    notes.append(note)
-                cell += f" [^{notes.index(note) + 1}]"
-            cells.append(cell)
-        out.append(f"| `{case_id}` | " + " | ".join(cells) + " |")
+    for family in m.families():
+        ids = [r for r in m.rows if r.split("/", 1)[0] == family]
+        out.append(f"| **{_md(family)}** | " + " | ".join(
+            _family_summary(m, ids, col) for col in m.columns) + " |")
+        for case_id in ids:
+            cells = [_cell(m, case_id, i, notes) for i in range(len(m.columns))]
+            out.append(f"| {_row_label(m, case_id)} | " + " | ".join(cells) + " |")
     out.append("")
-    out.append("— : not run on that column (not selected, or the host stopped early).")
+    out.append("— : not run on that column (not selected, or the host stopped early). "
+               "Δ: differs from the same arch in the previous column group.")
     out.append("")
 
     out.append("## Legend")
     out.append("")
-    out.append("| symbol | verdict | meaning |")
-    out.append("| --- | --- | --- |")
+    out.append("| symbol | meaning |")
+    out.append("| --- | --- |")
     for v in SEVERITY:
-        out.append(f"| {SYMBOL[v]} | {v} | {LEGEND[v]} |")
+        if v == V_SKIP:
+            out.append(f"| {SKIP_SYMBOL['not-supported']} | {CLASS_LEGEND['not-supported']} |")
+            out.append(f"| {SKIP_SYMBOL['not-tested']} | {CLASS_LEGEND['not-tested']} |")
+        else:
+            out.append(f"| {SYMBOL[v]} | {LEGEND[v]} |")
     out.append("")
 
     if m.host_errors:
@@ -217,8 +265,9 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def write_markdown(runs: list[RunResult], path: Path | str) -> Path:
+def write_markdown(runs: list[RunResult], path: Path | str,
+                   labels: Optional[list[str]] = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(p, render_markdown(list(runs)).encode("utf-8"))
+    atomic_write(p, render_markdown(list(runs), labels=labels).encode("utf-8"))
     return p
