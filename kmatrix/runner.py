@@ -213,6 +213,8 @@ class HostRun:
         objects, compiler = self._build(to_run, facts)
         self._phase("build", t)
         self.result.properties = host_properties(facts, compiler)
+        # Who ran the commands: the login user, and whether it became root with sudo.
+        self.result.properties.update(self.transport.identity_properties())
         if self.opts.stop.is_set():
             return
         t = time.monotonic()

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from kmatrix.errors import InputError
 from kmatrix.inventory import (
+    DEFAULT_KEYS,
     HOST_KEYS,
     QEMU_KEYS,
     Host,
@@ -293,6 +294,167 @@ hosts:
     assert (b.name, b.address) == ("b", "10.0.0.1")
 
 
+# -- defaults:, become, jump ------------------------------------------------------
+
+DEFAULTS = """\
+defaults:
+  user: ci
+  identity_file: keys/id_ed25519
+  known_hosts: known_hosts
+  become: sudo
+  jump: bastion
+  tags: [lab, openeuler]
+  python: /usr/bin/python3.11
+  build: remote
+  libbpf: system
+  connect_timeout: 7
+  command_timeout: 300
+hosts:
+  - name: plain
+    arch: x86_64
+    address: 10.0.0.1
+  - name: own
+    arch: aarch64
+    address: 10.0.0.2
+    user: root
+    become: none
+    jump: none
+    tags: [mine]
+    build: local
+    connect_timeout: 3
+  - name: lab
+    arch: x86_64
+    qemu:
+  - name: self
+    arch: x86_64
+    transport: local
+jump_hosts:
+  - name: bastion
+    address: 192.0.2.1
+    user: ops
+"""
+
+
+@pytest.fixture
+def defaults_file(tmp_path: Path) -> Path:
+    (tmp_path / "keys").mkdir()
+    _key(tmp_path / "keys" / "id_ed25519")
+    p = tmp_path / "hosts.yaml"
+    p.write_text(DEFAULTS)
+    return p
+
+
+def test_defaults_apply_and_a_host_overrides_them(defaults_file: Path) -> None:
+    plain, own, lab, local = load_hosts(defaults_file)
+    key = str(defaults_file.parent / "keys" / "id_ed25519")
+    assert (plain.user, plain.identity_file, plain.become, plain.tags) == (
+        "ci", key, "sudo", ["lab", "openeuler"])
+    assert (plain.python, plain.build, plain.libbpf) == ("/usr/bin/python3.11", "remote", "system")
+    assert (plain.connect_timeout, plain.command_timeout) == (7.0, 300.0)
+    assert plain.known_hosts == str(defaults_file.parent / "known_hosts")
+    assert plain.jump is not None and plain.jump.label == "bastion (ops@192.0.2.1:22)"
+    # The bastion takes the login defaults too (but not the default jump: it is the way in).
+    assert (plain.jump.identity_file, plain.jump.connect_timeout, plain.jump.jump) == (key, 7.0, None)
+    assert (own.user, own.become, own.jump, own.tags, own.build) == ("root", None, None, ["mine"],
+                                                                     "local")
+    assert own.connect_timeout == 3.0 and own.identity_file == key
+    # A lab guest and a local host are reached their own way: no login defaults ...
+    for h in (lab, local):
+        assert (h.user, h.identity_file, h.become, h.jump) == ("root", None, None, None)
+        assert h.tags == ["lab", "openeuler"] and h.build == "remote"  # ... but the rest
+
+
+def test_bad_default_is_reported_at_its_own_line_even_if_overridden(tmp_path: Path) -> None:
+    p = tmp_path / "hosts.yaml"
+    p.write_text(DEFAULTS.replace("  identity_file: keys/id_ed25519\n", "")
+                 .replace("  connect_timeout: 7\n", "  connect_timeout: soon\n"))
+    with pytest.raises(InputError) as ei:
+        load_hosts(p)
+    assert (ei.value.line, ei.value.field) == (10, "defaults.connect_timeout"), str(ei.value)
+
+
+def test_inherited_value_errors_name_defaults(tmp_path: Path) -> None:
+    # Only applying it shows the problem: the default jump names a local host.
+    p = tmp_path / "hosts.yaml"
+    p.write_text("defaults:\n  jump: self\nhosts:\n  - {name: self, arch: x86_64, "
+                 "transport: local}\n  - {name: b, arch: x86_64, address: h}\n")
+    with pytest.raises(InputError) as ei:
+        load_hosts(p)
+    assert (ei.value.line, ei.value.field) == (2, "defaults.jump"), str(ei.value)
+
+
+def test_default_jump_is_not_applied_to_the_host_it_names(tmp_path: Path) -> None:
+    p = tmp_path / "hosts.yaml"
+    p.write_text("defaults:\n  jump: gw\nhosts:\n  - {name: gw, arch: x86_64, address: 192.0.2.1}\n"
+                 "  - {name: b, arch: x86_64, address: 10.0.0.2}\n")
+    gw, b = load_hosts(p)
+    assert gw.jump is None  # a host entry can be a target and a bastion at once
+    assert b.jump is not None and (b.jump.name, b.jump.address) == ("gw", "192.0.2.1")
+
+
+def test_jump_chains_and_literals(tmp_path: Path) -> None:
+    _key(tmp_path / "k")
+    p = tmp_path / "hosts.yaml"
+    p.write_text("""\
+hosts:
+  - name: deep
+    arch: x86_64
+    address: 10.0.0.9
+    jump: inner
+  - name: lit
+    arch: x86_64
+    address: 10.0.0.8
+    user: alice
+    identity_file: k
+    connect_timeout: 4
+    jump: 203.0.113.5:2222
+  - name: v6
+    arch: x86_64
+    address: 10.0.0.7
+    jump: ops@[2001:db8::1]:22
+jump_hosts:
+  - {name: inner, address: 10.0.0.1, jump: outer}
+  - {name: outer, address: 203.0.113.1, port: 2200, user: edge}
+""")
+    deep, lit, v6 = load_hosts(p)
+    assert [(j.name, j.address, j.port, j.user) for j in deep.jump.chain()] == [
+        ("outer", "203.0.113.1", 2200, "edge"), ("inner", "10.0.0.1", 22, "root")]
+    assert deep.label == "deep (root@10.0.0.9:22 via outer > inner)"
+    j = lit.jump
+    # A bare user@host:port logs in the way its entry does.
+    assert (j.address, j.port, j.user, j.identity_file, j.connect_timeout) == (
+        "203.0.113.5", 2222, "alice", str(tmp_path / "k"), 4.0)
+    assert (v6.jump.address, v6.jump.user) == ("2001:db8::1", "ops")
+
+
+@pytest.mark.parametrize("value", ["'a;b'", "'$(id)@h'", "'root@h:0'", "'-oProxyCommand=x:1'",
+                                   "'root@[::1'", "'root@h:22:33'", "[x]", "7"])
+def test_bad_jump_values(tmp_path: Path, value: str) -> None:
+    p = tmp_path / "hosts.yaml"
+    p.write_text(f"hosts:\n  - name: a\n    arch: x86_64\n    address: h\n    jump: {value}\n")
+    with pytest.raises(InputError) as ei:
+        load_hosts(p)
+    assert (ei.value.line, ei.value.field) == (5, "jump"), str(ei.value)
+
+
+@pytest.mark.parametrize("value, want", [("sudo", "sudo"), ("none", None), ("null", None),
+                                         ("false", None)])
+def test_become_values(tmp_path: Path, value: str, want: Any) -> None:
+    p = tmp_path / "hosts.yaml"
+    p.write_text(f"hosts:\n  - {{name: a, arch: x86_64, address: h, become: {value}}}\n")
+    assert load_hosts(p)[0].become == want
+
+
+def test_cli_shows_jump_and_become(defaults_file: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "kmatrix.inventory", str(defaults_file)],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert p.returncode == 0, p.stderr
+    first = p.stdout.splitlines()[0].split("\t")
+    assert first[2] == "ci@10.0.0.1:22 via ops@192.0.2.1:22"
+    assert "become=sudo" in first[3]
+
+
 # -- select_hosts ------------------------------------------------------------------
 
 def _hosts() -> list[Host]:
@@ -373,7 +535,11 @@ _value = st.recursive(_scalar, lambda c: st.lists(c, max_size=3)
                                         max_size=3), max_leaves=8)
 _host = st.dictionaries(st.sampled_from(list(HOST_KEYS) + ["password", "bogus"]), _value,
                         max_size=8)
+_defaults = st.dictionaries(st.sampled_from(list(DEFAULT_KEYS) + ["address", "password"]),
+                            _value, max_size=5)
 _doc = st.one_of(st.fixed_dictionaries({"hosts": st.lists(_host, max_size=3)}),
+                 st.fixed_dictionaries({"defaults": _defaults, "hosts": st.lists(_host, max_size=2),
+                                        "jump_hosts": st.lists(_host, max_size=2)}),
                  st.dictionaries(st.sampled_from(["hosts", "x"]), _value, max_size=2), _value)
 
 

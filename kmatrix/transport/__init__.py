@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from kmatrix.errors import HostKeyError, TransportError
-from kmatrix.transport.base import CommandTimeout, Completed, Stream, Transport
+from kmatrix.transport.base import CommandTimeout, Completed, PrivilegeError, Stream, Transport
 
 if TYPE_CHECKING:
     from kmatrix.inventory import Host
 
 __all__ = [
-    "CommandTimeout", "Completed", "HostKeyError", "Stream", "Transport", "TransportError",
+    "CommandTimeout", "Completed", "HostKeyError", "PrivilegeError", "Stream", "Transport",
+    "TransportError",
     "open_transport", "register_transport",
 ]
 

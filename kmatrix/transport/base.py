@@ -8,6 +8,8 @@ but exits non-zero is *not* an error here, it is a ``Completed`` with that code.
 from __future__ import annotations
 
 import abc
+import getpass
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +27,11 @@ STDERR_TAIL = 64 * 1024
 
 class CommandTimeout(TransportError):
     """A command overran its timeout (run) or printed nothing for idle_timeout (stream)."""
+
+
+class PrivilegeError(TransportError):
+    """The login works, but its user cannot load BPF: not root and no ``become``, or a
+    ``become: sudo`` whose sudo wants a password. One line that names the fix."""
 
 
 @dataclass
@@ -105,6 +112,20 @@ class Transport(abc.ABC):
         self.host = host
         self.round_trips = 0  # exec calls + SFTP ops so far
         self._count_lock = threading.Lock()
+        # Who runs the commands, for results: the user that logged in, and how commands
+        # become root ("sudo", or "" when they run as the login user).
+        self.login_user = _local_user() if host.transport == "local" else host.user
+        self.become = ""
+
+    @property
+    def run_user(self) -> str:
+        """The user remote commands run as."""
+        return "root" if self.become else self.login_user
+
+    def identity_properties(self) -> dict[str, str]:
+        """``login.user``, ``become`` (``sudo``/``none``) and ``run.user``, for results."""
+        return {"login.user": self.login_user, "become": self.become or "none",
+                "run.user": self.run_user}
 
     def _count(self) -> None:
         with self._count_lock:
@@ -138,6 +159,13 @@ class Transport(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry for this uid (some containers)
+        return str(os.getuid())
 
 
 def check_argv(argv: list[str]) -> list[str]:

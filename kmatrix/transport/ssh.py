@@ -5,6 +5,13 @@ unless ``Host.trust_on_first_use``, which appends the key to known_hosts and log
 its fingerprint; a *changed* key is always refused. Commands are argv lists
 joined with ``shlex.join``, so the remote login shell sees each item as one
 literal word. Secrets (password_env's value) are never logged or put in messages.
+
+Jump hosts (``Host.jump``, a chain): each hop is its own SSHClient, checked against
+its own known_hosts, and the next one is reached through a ``direct-tcpip`` channel
+of the previous, every step bounded by that hop's connect_timeout. With
+``become: sudo`` every command runs as ``sudo -n -- ARGV...``; connect() checks once
+that sudo works without a password, and that a non-root login without ``become``
+can load BPF at all, so either problem is one host-level ``PrivilegeError``.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import base64
 import hashlib
 import logging
 import os
+import posixpath
 import select
 import shlex
 import shutil
@@ -20,6 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -29,6 +38,7 @@ from kmatrix.errors import HostKeyError, TransportError
 from kmatrix.transport.base import (
     CommandTimeout,
     Completed,
+    PrivilegeError,
     Stream,
     Tail,
     Transport,
@@ -49,6 +59,14 @@ SYSTEM_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 _POLL = 0.5  # seconds between liveness checks while waiting for output
 _CHUNK = 65536
 _known_hosts_lock = threading.Lock()  # TOFU appends from several host threads
+SUDO = ["sudo", "-n", "--"]  # -n: fail at once instead of prompting for a password
+# Either one lets a non-root user load and attach the programs the cases use.
+_CAP_SYS_ADMIN, _CAP_BPF = 21, 39
+# Hands the preflight's work directory (made by root under sudo) to the login user,
+# so SFTP, which runs as that user, can write into it; it stays 0700. $1 is the
+# directory; sudo sets SUDO_UID/SUDO_GID to the user that called it.
+_HAND_OVER = ('[ -d "$1" ] && [ ! -L "$1" ] && chown -- "$SUDO_UID:$SUDO_GID" "$1" '
+              '&& chmod 0700 -- "$1"')
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -69,13 +87,13 @@ def known_hosts_name(address: str, port: int) -> str:
 class _Policy(paramiko.MissingHostKeyPolicy):
     """Called by paramiko when known_hosts has no key for this host (of the offered type)."""
 
-    def __init__(self, owner: SSHTransport) -> None:
-        self.owner = owner
+    def __init__(self, ep: _Endpoint) -> None:
+        self.ep = ep
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        o = self.owner
-        if any(key == r for r in o._revoked):
-            raise HostKeyError(f"{o.host.label}: the host key {fingerprint(key)} offered by "
+        ep = self.ep
+        if any(key == r for r in ep.revoked):
+            raise HostKeyError(f"{ep.label}: the host key {fingerprint(key)} offered by "
                                f"{hostname} is marked @revoked in known_hosts")
         known = []
         for hk in (client.get_host_keys(), client._system_host_keys):
@@ -84,13 +102,84 @@ class _Policy(paramiko.MissingHostKeyPolicy):
                 known.extend(entry[t] for t in entry.keys())
         if known:
             # A key of another type than the one recorded: treat it as a changed key.
-            raise HostKeyError(o.mismatch_message(hostname, key, known))
-        if not o.host.trust_on_first_use:
+            raise HostKeyError(ep.mismatch_message(hostname, key, known))
+        if not ep.trust_on_first_use:
             raise HostKeyError(
-                f"{o.host.label}: host key for {hostname} is not in {o.known_hosts_path} "
+                f"{ep.label}: host key for {hostname} is not in {ep.known_hosts_path} "
                 f"(the server offered {fingerprint(key)} ({key.get_name()})); add it to "
                 "known_hosts, or set trust_on_first_use: true to record it on first connect")
-        o.record_host_key(hostname, key)
+        ep.record_host_key(hostname, key)
+
+
+@dataclass
+class _Endpoint:
+    """One SSH server on the way in: a jump host, or the target itself (always last)."""
+
+    label: str  # for messages; a hop's says which host it leads to
+    name: str
+    address: str
+    port: int
+    user: str
+    identity_file: Optional[str]
+    password_env: Optional[str]
+    trust_on_first_use: bool
+    connect_timeout: float
+    known_hosts_path: Path
+    explicit_known_hosts: bool  # an explicit file replaces /etc/ssh/ssh_known_hosts
+    revoked: list[paramiko.PKey] = field(default_factory=list)  # @revoked keys
+
+    @classmethod
+    def make(cls, label: str, h: Any, known_hosts: Optional[str | Path] = None) -> _Endpoint:
+        explicit = known_hosts or h.known_hosts
+        return cls(label=label, name=h.name, address=h.address, port=h.port, user=h.user,
+                   identity_file=h.identity_file, password_env=h.password_env,
+                   trust_on_first_use=h.trust_on_first_use, connect_timeout=h.connect_timeout,
+                   known_hosts_path=Path(os.path.expanduser(str(explicit or "~/.ssh/known_hosts"))),
+                   explicit_known_hosts=explicit is not None)
+
+    def mismatch_message(self, hostname: str, offered: paramiko.PKey, expected: Any) -> str:
+        return (f"{self.label}: HOST KEY MISMATCH for {hostname}: {self.known_hosts_path} "
+                f"expects {_describe_keys(expected)}, but the server offered "
+                f"{fingerprint(offered)} ({offered.get_name()}). Someone may be intercepting "
+                "the connection, or the host was reinstalled; if you are sure, remove the old "
+                f"entry with: ssh-keygen -R '{hostname}' -f {self.known_hosts_path}")
+
+    def record_host_key(self, hostname: str, key: paramiko.PKey) -> None:
+        """Trust on first use: append the key to known_hosts (never rewrite the file)."""
+        path = self.known_hosts_path
+        line = paramiko.hostkeys.HostKeyEntry([hostname], key).to_line()
+        if not line:
+            raise HostKeyError(f"{self.label}: cannot record a {key.get_name()} host key")
+        with _known_hosts_lock:
+            try:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "a", encoding="ascii") as f:
+                    if path.stat().st_size > 0 and not _ends_with_newline(path):
+                        f.write("\n")
+                    f.write(line)
+            except OSError as e:
+                raise HostKeyError(f"{self.label}: cannot record the host key in {path}: "
+                                   f"{e.strerror or e}") from None
+        log.warning("%s: trust on first use: recorded %s host key %s for %s in %s",
+                    self.label, key.get_name(), fingerprint(key), hostname, path)
+
+    def new_client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        self.revoked = []
+        try:
+            if not self.explicit_known_hosts and os.path.isfile(SYSTEM_KNOWN_HOSTS):
+                _load_known_hosts(Path(SYSTEM_KNOWN_HOSTS), client._system_host_keys,
+                                  self.revoked)
+            if self.known_hosts_path.is_file():
+                _load_known_hosts(self.known_hosts_path, client.get_host_keys(), self.revoked)
+        except (OSError, UnicodeDecodeError) as e:
+            raise HostKeyError(f"{self.label}: cannot read known_hosts "
+                               f"{self.known_hosts_path}: {e}") from None
+        if self.revoked:
+            _drop_revoked(client, self.revoked)
+        client.set_missing_host_key_policy(_Policy(self))
+        return client
 
 
 class SSHStream(Stream):
@@ -163,130 +252,141 @@ def _finished(ch: paramiko.Channel) -> bool:
 
 
 class SSHTransport(Transport):
-    def __init__(self, host: Host, *, known_hosts_override: Optional[str | Path] = None) -> None:
+    def __init__(self, host: Host, *, known_hosts_override: Optional[str | Path] = None,
+                 check_privileges: bool = True) -> None:
         super().__init__(host)
-        explicit = known_hosts_override or host.known_hosts
-        self._explicit_known_hosts = explicit is not None
-        self.known_hosts_path = Path(os.path.expanduser(str(explicit or "~/.ssh/known_hosts")))
+        self._target = _Endpoint.make(host.label, host, known_hosts_override)
+        self.known_hosts_path = self._target.known_hosts_path
+        self._explicit_known_hosts = self._target.explicit_known_hosts
         self._client: Optional[paramiko.SSHClient] = None
-        self._revoked: list[paramiko.PKey] = []  # @revoked keys from known_hosts
+        self._hops: list[paramiko.SSHClient] = []  # jump hosts' clients, outermost first
         self._sftp: Optional[paramiko.SFTPClient] = None
         self._lock = threading.Lock()
+        # False: connect() skips the root/sudo checks (e.g. to use the transport for
+        # something other than loading BPF); `become` still wraps every command.
+        self.check_privileges = check_privileges
+        self._handed: set[str] = set()  # work directories already handed to the login user
         # Per-packet stall limit for SFTP: generous, but a hung link still ends.
         self.sftp_timeout = min(host.command_timeout, max(60.0, host.connect_timeout * 4))
 
     # -- host keys -------------------------------------------------------------
 
+    @property
+    def _revoked(self) -> list[paramiko.PKey]:
+        return self._target.revoked
+
     def mismatch_message(self, hostname: str, offered: paramiko.PKey, expected: Any) -> str:
-        return (f"{self.host.label}: HOST KEY MISMATCH for {hostname}: {self.known_hosts_path} "
-                f"expects {_describe_keys(expected)}, but the server offered "
-                f"{fingerprint(offered)} ({offered.get_name()}). Someone may be intercepting "
-                "the connection, or the host was reinstalled; if you are sure, remove the old "
-                f"entry with: ssh-keygen -R '{hostname}' -f {self.known_hosts_path}")
+        return self._target.mismatch_message(hostname, offered, expected)
 
     def record_host_key(self, hostname: str, key: paramiko.PKey) -> None:
-        """Trust on first use: append the key to known_hosts (never rewrite the file)."""
-        path = self.known_hosts_path
-        line = paramiko.hostkeys.HostKeyEntry([hostname], key).to_line()
-        if not line:
-            raise HostKeyError(f"{self.host.label}: cannot record a {key.get_name()} host key")
-        with _known_hosts_lock:
-            try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                with os.fdopen(fd, "a", encoding="ascii") as f:
-                    if path.stat().st_size > 0 and not _ends_with_newline(path):
-                        f.write("\n")
-                    f.write(line)
-            except OSError as e:
-                raise HostKeyError(f"{self.host.label}: cannot record the host key in {path}: "
-                                   f"{e.strerror or e}") from None
-        log.warning("%s: trust on first use: recorded %s host key %s for %s in %s",
-                    self.host.label, key.get_name(), fingerprint(key), hostname, path)
+        self._target.record_host_key(hostname, key)
 
-    def _new_client(self) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        self._revoked = []
-        try:
-            if not self._explicit_known_hosts and os.path.isfile(SYSTEM_KNOWN_HOSTS):
-                _load_known_hosts(Path(SYSTEM_KNOWN_HOSTS), client._system_host_keys,
-                                  self._revoked)
-            if self.known_hosts_path.is_file():
-                _load_known_hosts(self.known_hosts_path, client.get_host_keys(), self._revoked)
-        except (OSError, UnicodeDecodeError) as e:
-            raise HostKeyError(f"{self.host.label}: cannot read known_hosts "
-                               f"{self.known_hosts_path}: {e}") from None
-        if self._revoked:
-            _drop_revoked(client, self._revoked)
-        client.set_missing_host_key_policy(_Policy(self))
-        return client
+    def _endpoints(self) -> list[_Endpoint]:
+        """Every SSH server to log in to, in order: the jump hosts, then the target."""
+        h = self.host
+        jump = getattr(h, "jump", None)
+        hops = jump.chain() if jump is not None else []
+        return [_Endpoint.make(f"{h.label}: jump host {hop.label}", hop) for hop in hops] \
+            + [self._target]
 
     # -- connection --------------------------------------------------------------
 
     def connected(self) -> bool:
-        c = self._client
-        t = c.get_transport() if c is not None else None
-        return bool(t is not None and t.is_active())
+        for c in [*self._hops, self._client]:
+            t = c.get_transport() if c is not None else None
+            if t is None or not t.is_active():
+                return False
+        return True
 
     def connect(self) -> None:
         with self._lock:
             if self.connected():
                 return
             self._close_locked()
-            h = self.host
-            password: Optional[str] = None
-            if h.password_env:
-                password = os.environ.get(h.password_env)
-                if password is None:
-                    raise TransportError(f"{h.label}: environment variable {h.password_env} "
-                                         "(password_env) is not set")
-            client = self._new_client()
-            ct = h.connect_timeout
-            kh_name = known_hosts_name(h.address, h.port)
+            eps = self._endpoints()
+            clients: list[paramiko.SSHClient] = []
             try:
-                client.connect(
-                    hostname=h.address, port=h.port, username=h.user,
-                    key_filename=h.identity_file, password=password,
-                    allow_agent=bool(os.environ.get("SSH_AUTH_SOCK")),
-                    look_for_keys=h.identity_file is None and password is None,
-                    timeout=ct, banner_timeout=ct, auth_timeout=ct, channel_timeout=ct,
-                )
-            except HostKeyError:
-                client.close()
+                for i, ep in enumerate(eps):
+                    sock = _tunnel(clients[-1], eps[i - 1], ep) if clients else None
+                    clients.append(_login(ep, sock))
+            except BaseException:
+                for c in reversed(clients):
+                    c.close()
                 raise
-            except paramiko.BadHostKeyException as e:
-                client.close()
-                raise HostKeyError(self.mismatch_message(kh_name, e.key, [e.expected_key])) from None
-            except paramiko.AuthenticationException as e:
-                client.close()
-                how = ", ".join(x for x in (
-                    f"key {h.identity_file}" if h.identity_file else "",
-                    "ssh-agent" if os.environ.get("SSH_AUTH_SOCK") else "",
-                    f"password from ${h.password_env}" if h.password_env else "",
-                ) if x) or "default keys"
-                raise TransportError(f"{h.label}: authentication failed ({how}): "
-                                     f"{type(e).__name__}") from None
-            except (socket.timeout, TimeoutError):
-                client.close()
-                raise TransportError(f"{h.label}: connection timed out after {ct:g}s") from None
-            except socket.gaierror as e:
-                client.close()
-                raise TransportError(f"{h.label}: cannot resolve {h.address!r}: {e.strerror}") from None
-            except (OSError, EOFError, paramiko.SSHException) as e:
-                client.close()
-                # paramiko's ways to say "the handshake timed out" (which one is a race)
-                if str(e) in ("No existing session", "Error reading SSH protocol banner"):
-                    raise TransportError(f"{h.label}: no SSH handshake within {ct:g}s (is this "
-                                         "an SSH server?)") from None
-                raise TransportError(f"{h.label}: cannot connect: {_short(e)}") from None
-            except Exception as e:  # noqa: BLE001 - paramiko raises bare Exception in corners
-                client.close()
-                raise TransportError(f"{h.label}: cannot connect: {_short(e)}") from None
-            t = client.get_transport()
-            if t is not None:
-                t.set_keepalive(15)  # a dead peer then surfaces as a send error
-            self._client = client
-            log.debug("%s: connected", h.label)
+            self._hops, self._client = clients[:-1], clients[-1]
+            log.debug("%s: connected", self.host.label)
+            try:
+                self._settle_privileges()
+            except BaseException:
+                self._close_locked()
+                raise
+
+    # -- privileges ----------------------------------------------------------------
+
+    def _settle_privileges(self) -> None:
+        """Decide how commands become root, and check once that they can.
+
+        A root login needs nothing (``become`` is then moot). ``become: sudo`` must
+        work without a password; a non-root login without it must hold CAP_BPF.
+        Either check is one exec bounded by the connect timeout.
+        """
+        h = self.host
+        user = self.login_user
+        self.become = "sudo" if getattr(h, "become", None) == "sudo" and user != "root" else ""
+        if not self.check_privileges or user == "root":
+            return
+        if self.become:
+            self._check_sudo()
+        else:
+            self._check_bpf_capable()
+
+    def _check_sudo(self) -> None:
+        h, user, ct = self.host, self.login_user, self.host.connect_timeout
+        fix = (f"user {user} needs passwordless sudo for kmatrix: add `{user} ALL=(root) "
+               "NOPASSWD: ALL` (or a narrower rule) to /etc/sudoers.d/kmatrix on the target "
+               "(visudo -f /etc/sudoers.d/kmatrix)")
+        try:
+            res = self._run([*SUDO, "id", "-u"], timeout=ct, elevate=False)
+        except CommandTimeout:
+            raise PrivilegeError(f"{h.label}: become: sudo, but `sudo -n` did not answer "
+                                 f"within {ct:g}s") from None
+        out = res.stdout.decode(errors="replace").strip()
+        if res.returncode == 0 and out == "0":
+            return
+        err = _tail_line(res.stderr)
+        low = err.lower()
+        if res.returncode == 127 or ("sudo" in low and "not found" in low):
+            msg = ("sudo is not installed on the target; install it, or log in as root "
+                   "(user: root) and drop become")
+        elif "password is required" in low or "terminal is required" in low or "askpass" in low:
+            msg = f"sudo asks {user} for a password, and kmatrix never types one; {fix}"
+        elif "tty" in low:
+            msg = (f"sudoers requires a tty for {user} (Defaults requiretty); add "
+                   f"`Defaults:{user} !requiretty` to /etc/sudoers.d/kmatrix")
+        elif res.returncode == 0:
+            msg = f"`sudo -n -- id -u` ran as uid {out or '?'}, not root; check Runas in sudoers"
+        else:
+            msg = f"`sudo -n -- id -u` failed (exit {res.returncode}): {err or 'no output'}; {fix}"
+        raise PrivilegeError(f"{h.label}: become: sudo: {msg}")
+
+    def _check_bpf_capable(self) -> None:
+        """A non-root login without become: refuse at once unless it holds CAP_BPF."""
+        h, user = self.host, self.login_user
+        try:
+            res = self._run(["cat", "/proc/self/status"], timeout=h.connect_timeout,
+                            elevate=False)
+        except CommandTimeout:
+            return  # the preflight will say what is wrong with this target
+        uid, caps = _uid_and_caps(res.stdout.decode(errors="replace"))
+        if res.returncode != 0 or uid is None or uid == 0:
+            return
+        if caps & ((1 << _CAP_SYS_ADMIN) | (1 << _CAP_BPF)):
+            return
+        raise PrivilegeError(
+            f"{h.label}: user {user} (uid {uid}) is not root and lacks CAP_BPF, so it cannot "
+            "load BPF programs; set `become: sudo` for this host in hosts.yaml and give "
+            f"{user} passwordless sudo (`{user} ALL=(root) NOPASSWD: ALL` in "
+            "/etc/sudoers.d/kmatrix), or log in as root (user: root)")
 
     def _transport(self) -> paramiko.Transport:
         c = self._client
@@ -295,8 +395,11 @@ class SSHTransport(Transport):
             raise TransportError(f"{self.host.label}: not connected (connection lost?)")
         return t
 
-    def _exec(self, argv: list[str], timeout: float) -> paramiko.Channel:
+    def _exec(self, argv: list[str], timeout: float, *, elevate: bool = True) -> paramiko.Channel:
         argv = check_argv(argv)
+        name = argv[0]
+        if elevate and self.become == "sudo":
+            argv = [*SUDO, *argv]  # still one quoted word per item: sudo gets an argv too
         t = self._transport()
         self._count()
         cmd = shlex.join(argv)
@@ -306,7 +409,7 @@ class SSHTransport(Transport):
             ch.settimeout(timeout)
             ch.exec_command(cmd)
         except (OSError, EOFError, paramiko.SSHException) as e:
-            raise TransportError(f"{self.host.label}: cannot start {argv[0]}: {_short(e)}") from None
+            raise TransportError(f"{self.host.label}: cannot start {name}: {_short(e)}") from None
         return ch
 
     def exit_status(self, ch: paramiko.Channel, argv0: str, wait: float) -> int:
@@ -324,8 +427,12 @@ class SSHTransport(Transport):
     # -- commands ----------------------------------------------------------------
 
     def run(self, argv: list[str], *, timeout: float, stdin: Optional[bytes] = None) -> Completed:
+        return self._run(argv, timeout=timeout, stdin=stdin)
+
+    def _run(self, argv: list[str], *, timeout: float, stdin: Optional[bytes] = None,
+             elevate: bool = True) -> Completed:
         deadline = time.monotonic() + timeout
-        ch = self._exec(argv, timeout)
+        ch = self._exec(argv, timeout, elevate=elevate)
         out = bytearray()
         err = Tail()
         writer: Optional[threading.Thread] = None
@@ -378,9 +485,27 @@ class SSHTransport(Transport):
             self._sftp = sftp
             return sftp
 
+    def _hand_over(self, remote: str) -> None:
+        """With become, the preflight (root) made the work directory: hand it to the
+        login user once, so SFTP (which runs as that user) can write into it.
+
+        It stays 0700, now owned by the login user; the agent, as root, reads it all
+        the same. Only a ``kmatrix.*`` directory is ever handed over.
+        """
+        parent = posixpath.dirname(remote)
+        if (self.become != "sudo" or parent in self._handed or ".." in parent.split("/")
+                or not posixpath.basename(parent).startswith("kmatrix.")):
+            return
+        res = self._run(["sh", "-c", _HAND_OVER, "sh", parent], timeout=self.sftp_timeout)
+        if res.returncode != 0:
+            raise TransportError(f"{self.host.label}: cannot hand the work directory {parent} "
+                                 f"to {self.login_user}: {_tail_line(res.stderr) or 'not a directory'}")
+        self._handed.add(parent)
+
     def put(self, local: Path, remote: str, mode: int = 0o600) -> None:
         src = open(local, "rb")  # noqa: SIM115 - a local error stays an OSError
         with src:
+            self._hand_over(remote)
             sftp = self._sftp_client()
             self._count()
             try:
@@ -394,6 +519,9 @@ class SSHTransport(Transport):
                                      f"{_short(e)}") from None
 
     def get(self, remote: str, local: Path) -> None:
+        if self.become == "sudo":
+            self._get_as_root(remote, Path(local))
+            return
         sftp = self._sftp_client()
         self._count()
         local = Path(local)
@@ -410,6 +538,19 @@ class SSHTransport(Transport):
             raise TransportError(f"{self.host.label}: cannot download {remote}: "
                                  f"{_short(e)}") from None
 
+    def _get_as_root(self, remote: str, local: Path) -> None:
+        """With become, files the agent wrote are root's: read them through sudo."""
+        res = self._run(["cat", "--", remote], timeout=self.host.command_timeout)
+        if res.returncode != 0:
+            err = _tail_line(res.stderr)
+            if "no such file" in err.lower():
+                raise FileNotFoundError(f"{self.host.label}: no such remote file: {remote}")
+            raise TransportError(f"{self.host.label}: cannot download {remote}: "
+                                 f"{err or f'exit {res.returncode}'}")
+        tmp = local.with_name(local.name + ".part")
+        tmp.write_bytes(res.stdout)
+        os.replace(tmp, local)
+
     def _drop_sftp(self) -> None:
         with self._lock:
             if self._sftp is not None:
@@ -424,8 +565,8 @@ class SSHTransport(Transport):
     def alive(self, timeout: float = 5.0) -> bool:
         if not self.connected():
             return False
-        try:
-            return self.run(["true"], timeout=timeout).returncode == 0
+        try:  # the login user's own `true`: answering needs no sudo
+            return self._run(["true"], timeout=timeout, elevate=False).returncode == 0
         except TransportError:
             return False
 
@@ -439,10 +580,119 @@ class SSHTransport(Transport):
         if self._client is not None:
             self._client.close()
             self._client = None
+        for hop in reversed(self._hops):  # innermost first: each carries the next one
+            hop.close()
+        self._hops = []
 
     def close(self) -> None:
         with self._lock:
             self._close_locked()
+
+
+def _tunnel(prev: paramiko.SSHClient, prev_ep: _Endpoint, ep: _Endpoint) -> paramiko.Channel:
+    """A direct-tcpip channel from the jump host ``prev`` to ``ep`` (the hop resolves
+    ep's name, as ssh -J does), opened within ep's connect timeout."""
+    t = prev.get_transport()
+    ct = ep.connect_timeout
+    where = f"{ep.address}:{ep.port}"
+    if t is None or not t.is_active():
+        raise TransportError(f"{ep.label}: jump host {prev_ep.name} dropped the connection")
+    try:
+        chan = t.open_channel("direct-tcpip", (ep.address, ep.port), ("127.0.0.1", 0),
+                              timeout=ct)
+    except paramiko.ChannelException as e:
+        hint = (" (is AllowTcpForwarding on there, and PermitOpen not in the way?)"
+                if e.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED else "")
+        raise TransportError(f"{ep.label}: jump host {prev_ep.name} could not connect to "
+                             f"{where}: {e.text or f'open failed ({e.code})'}{hint}") from None
+    except (OSError, EOFError, paramiko.SSHException) as e:
+        if "Timeout" in str(e):
+            raise TransportError(f"{ep.label}: jump host {prev_ep.name} did not reach {where} "
+                                 f"within {ct:g}s") from None
+        raise TransportError(f"{ep.label}: jump host {prev_ep.name} could not connect to "
+                             f"{where}: {_short(e)}") from None
+    chan.settimeout(ct)  # the handshake over it is bounded like a socket's
+    return chan
+
+
+def _login(ep: _Endpoint, sock: Optional[paramiko.Channel]) -> paramiko.SSHClient:
+    """Log in to one endpoint (over ``sock`` when a jump host carries it)."""
+    password: Optional[str] = None
+    if ep.password_env:
+        password = os.environ.get(ep.password_env)
+        if password is None:
+            raise TransportError(f"{ep.label}: environment variable {ep.password_env} "
+                                 "(password_env) is not set")
+    client = ep.new_client()
+    ct = ep.connect_timeout
+    kh_name = known_hosts_name(ep.address, ep.port)
+    try:
+        client.connect(
+            hostname=ep.address, port=ep.port, username=ep.user,
+            key_filename=ep.identity_file, password=password,
+            allow_agent=bool(os.environ.get("SSH_AUTH_SOCK")),
+            look_for_keys=ep.identity_file is None and password is None,
+            timeout=ct, banner_timeout=ct, auth_timeout=ct, channel_timeout=ct, sock=sock,
+        )
+    except HostKeyError:
+        client.close()
+        raise
+    except paramiko.BadHostKeyException as e:
+        client.close()
+        raise HostKeyError(ep.mismatch_message(kh_name, e.key, [e.expected_key])) from None
+    except paramiko.AuthenticationException as e:
+        client.close()
+        how = ", ".join(x for x in (
+            f"key {ep.identity_file}" if ep.identity_file else "",
+            "ssh-agent" if os.environ.get("SSH_AUTH_SOCK") else "",
+            f"password from ${ep.password_env}" if ep.password_env else "",
+        ) if x) or "default keys"
+        raise TransportError(f"{ep.label}: authentication failed ({how}): "
+                             f"{type(e).__name__}") from None
+    except (socket.timeout, TimeoutError):
+        client.close()
+        raise TransportError(f"{ep.label}: connection timed out after {ct:g}s") from None
+    except socket.gaierror as e:
+        client.close()
+        raise TransportError(f"{ep.label}: cannot resolve {ep.address!r}: {e.strerror}") from None
+    except (OSError, EOFError, paramiko.SSHException) as e:
+        client.close()
+        # paramiko's ways to say "the handshake timed out" (which one is a race)
+        if str(e) in ("No existing session", "Error reading SSH protocol banner"):
+            raise TransportError(f"{ep.label}: no SSH handshake within {ct:g}s (is this "
+                                 "an SSH server?)") from None
+        raise TransportError(f"{ep.label}: cannot connect: {_short(e)}") from None
+    except Exception as e:  # noqa: BLE001 - paramiko raises bare Exception in corners
+        client.close()
+        raise TransportError(f"{ep.label}: cannot connect: {_short(e)}") from None
+    t = client.get_transport()
+    if t is not None:
+        t.set_keepalive(15)  # a dead peer (or hop) then surfaces as a send error
+    return client
+
+
+def _uid_and_caps(status: str) -> tuple[Optional[int], int]:
+    """(effective uid, effective capability mask) from a /proc/PID/status text."""
+    uid: Optional[int] = None
+    caps = 0
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        fields = value.split()
+        try:
+            if key == "Uid" and len(fields) > 1:
+                uid = int(fields[1])
+            elif key == "CapEff" and fields:
+                caps = int(fields[0], 16)
+        except ValueError:
+            pass
+    return uid, caps
+
+
+def _tail_line(data: bytes) -> str:
+    """The last non-empty stderr line, printable, for a one-line message."""
+    lines = [x.strip() for x in data.decode(errors="replace").splitlines() if x.strip()]
+    text = lines[-1] if lines else ""
+    return "".join(c if c.isprintable() else "?" for c in text)[:300]
 
 
 def _feed(ch: paramiko.Channel, data: bytes) -> None:

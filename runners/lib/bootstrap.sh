@@ -8,7 +8,8 @@ KM_VENV=${KMATRIX_VENV:-$KM_ROOT/.venv}
 
 KM_APT_PKGS="clang llvm bpftool libbpf-dev openssh-client openssh-server \
 qemu-system-x86 qemu-system-arm qemu-system-misc qemu-user-static binfmt-support \
-mmdebstrap cpio xz-utils zstd e2fsprogs iproute2 chromium gcc make linux-perf arch-test kmod qemu-utils"
+mmdebstrap cpio xz-utils zstd e2fsprogs iproute2 chromium gcc make linux-perf arch-test kmod qemu-utils \
+sudo"
 
 km_missing_pkgs() {
     local missing=() c
@@ -19,7 +20,7 @@ km_missing_pkgs() {
              qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support \
              mmdebstrap:mmdebstrap cpio:cpio xz:xz-utils zstd:zstd mkfs.ext4:e2fsprogs ip:iproute2 chromium:chromium \
              gcc:gcc make:make perf:linux-perf arch-test:arch-test \
-             depmod:kmod qemu-img:qemu-utils; do
+             depmod:kmod qemu-img:qemu-utils sudo:sudo; do
         command -v "${c%%:*}" >/dev/null 2>&1 || [ -x "${c%%:*}" ] || missing+=("${c##*:}")
     done
     [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
