@@ -120,6 +120,7 @@ class HostRun:
         self.host = host
         self.cases = cases
         self._catalogue = {c.id: c for c in cases}
+        self._watch = 0.0  # the silence limit in force while streaming the agent
         self.suite = suite
         self.opts = opts
         self.progress = progress
@@ -391,8 +392,9 @@ class HostRun:
         total = len(self.cases)
         # The agent's own SIGALRM ends a slow check; this watchdog is for a check stuck
         # where signals cannot reach it (in the kernel) or a host that went silent.
-        idle = max([float(c.meta.get("timeout", 60)) for c in cases] + [1.0]) \
-            + self.opts.watchdog_grace
+        # Between cases (start-up, probes) the longest timeout bounds the silence; once
+        # a case starts, its own timeout does (_stream_agent).
+        idle = max([self._case_timeout(c.id) for c in cases] + [1.0]) + self.opts.watchdog_grace
         drops = 0
         while not self.opts.stop.is_set():
             pending = [c for c in wanted if c not in self._done]
@@ -405,7 +407,7 @@ class HostRun:
             except CommandTimeout:
                 if self.opts.stop.is_set():
                     return
-                self._stalled(idle)
+                self._stalled(self._watch)
                 continue
             except TransportError as e:
                 if self.opts.stop.is_set():
@@ -433,11 +435,19 @@ class HostRun:
                       idle: float) -> tuple[Optional[int], str]:
         stream = self.transport.stream(argv, idle_timeout=idle)
         self._stream = stream
+        self._watch = idle
         try:
             for line in stream.lines():
                 if self.opts.stop.is_set():
                     break
                 self._on_event(line, by_id, total)
+                if self._current is not None and self._current not in self._done:
+                    # A case is running: silence past its own timeout (plus grace) is a hang.
+                    self._watch = min(idle, self._case_timeout(self._current)
+                                      + self.opts.watchdog_grace)
+                else:
+                    self._watch = idle
+                stream.set_idle_timeout(self._watch)
         finally:
             self._stream = None
             stream.close()
@@ -445,6 +455,10 @@ class HostRun:
         if isinstance(tail, bytes):
             tail = tail.decode(errors="replace")
         return stream.returncode, str(tail)
+
+    def _case_timeout(self, case_id: str) -> float:
+        case = self._catalogue.get(case_id)
+        return case.timeout if case else 60.0
 
     def interrupt(self) -> None:
         """Called from the main thread on Ctrl-C/SIGTERM: unblock the stream read."""

@@ -427,3 +427,21 @@ def _cmd_has(pid: str, needle: str) -> bool:
         return needle in Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return False
+
+
+def test_watchdog_uses_the_hung_cases_own_timeout(tmp_path: Path, sshd: SshdInfo) -> None:
+    """A plan that also holds a case with a 600 s timeout: the stuck case (timeout 2 s)
+    is declared hung after its own 2 s plus the grace, not after 600 s plus the grace."""
+    cases = _cases_dir(tmp_path, {"perf/zz_stuck.py": STUCK_CASE,
+                                  "perf/zzz_long.py": SLEEP_CASE % {"secs": 0, "timeout": 600}},
+                       real=())
+    t0 = time.monotonic()
+    proc = subprocess.run(_argv(tmp_path, _hosts(tmp_path, sshd), cases, "--watchdog-grace", "5"),
+                          capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1, proc.stderr
+    got = _by_case(_results(tmp_path))
+    stuck = got["perf/zz_stuck"]
+    assert stuck["state"] == "fail" and "no progress for 7 s" in stuck["reason"], stuck
+    assert got["perf/zzz_long"]["state"] == "pass", got["perf/zzz_long"]
+    assert took < 120, f"the watchdog waited {took:.0f} s: the plan's longest timeout, not the case's"

@@ -89,6 +89,12 @@ class Stream(abc.ABC):
     def __init__(self) -> None:
         self.returncode: Optional[int] = None
         self._stderr = Tail()
+        self._idle = 3600.0
+
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Change the silence limit while the stream runs: the controller's watchdog
+        follows the running case, whose own timeout decides how long is too long."""
+        self._idle = float(seconds)
 
     @property
     def stderr_tail(self) -> bytes:

@@ -168,6 +168,9 @@ class _RecordingStream(Stream):
     def stderr_tail(self) -> bytes:
         return self._inner.stderr_tail
 
+    def set_idle_timeout(self, seconds: float) -> None:
+        self._inner.set_idle_timeout(seconds)
+
     def close(self) -> None:
         self._inner.close()
         if self.returncode is None:
