@@ -117,14 +117,14 @@ def replicate_catalog(src: Path, dst: Path, copies: int) -> Path:
     shutil.copytree(src, dst)
     if copies <= 1:
         return dst
-    for fam in sorted(p for p in dst.iterdir() if p.is_dir()):
-        for check in sorted(fam.glob("*.py")):
-            name = check.stem
-            bpf = fam / f"{name}.bpf.c"
+    for fam in sorted(p for p in dst.iterdir() if p.is_dir() and p.name != "include"):
+        # A case is a check, a .bpf.c, or both (a tag-only .bpf.c has no check).
+        names = {p.stem for p in fam.glob("*.py")} | {p.name[:-6] for p in fam.glob("*.bpf.c")}
+        for name in sorted(names):
             for i in range(1, copies):
-                shutil.copyfile(check, fam / f"{name}_r{i:02d}.py")
-                if bpf.exists():
-                    shutil.copyfile(bpf, fam / f"{name}_r{i:02d}.bpf.c")
+                for ext in (".py", ".bpf.c"):
+                    if (fam / f"{name}{ext}").exists():
+                        shutil.copyfile(fam / f"{name}{ext}", fam / f"{name}_r{i:02d}{ext}")
     return dst
 
 

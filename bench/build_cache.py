@@ -153,7 +153,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         skipped = sorted({c.id for c in cases if c.build and c not in usable})
         if skipped:
             print(f"not built (compiler missing): {', '.join(skipped)}")
-        sources = {hashlib.sha256(c.src.read_bytes()).hexdigest()
+        # One object per (source, flags): a tag-only file yields a case per program,
+        # each built with its own -DKMX_PROGRAM.
+        sources = {(hashlib.sha256(c.src.read_bytes()).hexdigest(),
+                    tuple(c.meta.get("cflags") or ()))
                    for c in usable if c.src is not None}
         pairs = len(sources) * len(btfs)
         print(f"{len(usable)} buildable cases ({len(sources)} distinct sources) x {len(btfs)} BTF "

@@ -22,12 +22,27 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from kmatrix import archs
-from kmatrix.agent.main import compile_argv
+from kmatrix.agent.compile import compile_argv
 from kmatrix.catalog import Case
 from kmatrix.errors import BuildError
 
 BUILDER_VERSION = "1"
 LIBBPF_INCLUDE = Path("/usr/include")  # holds bpf/bpf_helpers.h from libbpf-dev
+# kmatrix.h and friends: on the include path of every case (docs/cases.md).
+SHARED_INCLUDE = Path(__file__).resolve().parent.parent / "bpf_cases" / "include"
+
+
+def shared_include_dirs(case: Case) -> list[Path]:
+    """The include/ directory of the case's own catalogue, then kmatrix's (which holds
+    kmatrix.h), so a catalogue of one's own may override or add headers."""
+    dirs: list[Path] = []
+    if case.src is not None:
+        own = case.src.parent.parent / "include"
+        if own.is_dir():
+            dirs.append(own)
+    if SHARED_INCLUDE.is_dir() and all(d.resolve() != SHARED_INCLUDE for d in dirs):
+        dirs.append(SHARED_INCLUDE)
+    return dirs
 
 
 @dataclass
@@ -162,7 +177,8 @@ class Builder:
         assert case.src is not None
         for part in (BUILDER_VERSION, case.src.read_bytes().decode("utf-8", "replace"), btf_sha,
                      "\0".join(argv_flags), compiler, self.compiler_version(compiler) or "",
-                     self._headers_digest(case.src.parent)):
+                     self._headers_digest(case.src.parent),
+                     *(self._headers_digest(d) for d in shared_include_dirs(case))):
             h.update(part.encode() if isinstance(part, str) else part)
             h.update(b"\0")
         return h.hexdigest()
@@ -210,8 +226,8 @@ class Builder:
         os.close(fd)
         tmp = Path(tmp_name)
         argv = compile_argv(compiler, case.src, tmp,
-                            [hdr_dir, self.include_dir(), case.src.parent], arch_c, cflags,
-                            python=self.python)
+                            [hdr_dir, self.include_dir(), case.src.parent,
+                             *shared_include_dirs(case)], arch_c, cflags, python=self.python)
         if compiler == "clang":
             argv[0] = self.clang
         with self._lock:

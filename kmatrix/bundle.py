@@ -1,8 +1,9 @@
 """Build the agent.pyz zipapp shipped to a target (one upload per host and run).
 
 Layout: __main__.py, kmatrix_agent/ (the agent package), cases/<id>.py,
-objs/<id>.bpf.o (build: local) or src/<id>.bpf.c (build: remote), plan.json,
-and lib/libbpf.so.1 when the agent brings its own libbpf (kmatrix/libbpf_bundle.py).
+objs/<id>.bpf.o (build: local) or src/<id>.bpf.c plus include/*.h, the shared
+headers such as kmatrix.h (build: remote), plan.json, and lib/libbpf.so.1 when
+the agent brings its own libbpf (kmatrix/libbpf_bundle.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from kmatrix.build import shared_include_dirs
 from kmatrix.catalog import Case
 from kmatrix.libbpf_bundle import BUNDLE_MEMBER, BundledLib
 
@@ -34,6 +36,13 @@ sys.exit(main(sys.argv[1:], archive=os.path.abspath(sys.argv[0])))
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: same inputs, same bytes
 
 
+def plan_entry(c: Case) -> dict[str, Any]:
+    """A plan entry: the effective timeout travels as entry["timeout"] only (not
+    also as meta["timeout"]), so the agent has one value to obey."""
+    meta = {k: v for k, v in c.meta.items() if k != "timeout"}
+    return {"id": c.id, "timeout": c.timeout, "meta": meta}
+
+
 def make_plan(cases: Iterable[Case], *, run_id: str, workdir: str, arch: str,
               build: str = "local", outcomes: Optional[Mapping[str, Any]] = None,
               resume_after: Iterable[str] = (), facts: Optional[dict[str, Any]] = None
@@ -42,7 +51,7 @@ def make_plan(cases: Iterable[Case], *, run_id: str, workdir: str, arch: str,
     a failed one becomes the case's `build_error`, which the agent reports as fail."""
     entries = []
     for c in cases:
-        e: dict[str, Any] = {"id": c.id, "timeout": c.timeout, "meta": c.meta}
+        e = plan_entry(c)
         o = (outcomes or {}).get(c.id)
         if o is not None and not o.ok:
             e["build_error"] = o.output
@@ -123,8 +132,7 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
     by_id = {c.id: c for c in cases}
     plan = json.loads(json.dumps(plan))  # a copy we may annotate
     if not plan.get("cases"):
-        plan["cases"] = [{"id": c.id, "timeout": c.timeout, "meta": c.meta}
-                         for c in by_id.values()]
+        plan["cases"] = [plan_entry(c) for c in by_id.values()]
     remote = plan.get("build") == "remote"
     members = [(f"kmatrix_agent/{py.name}", py) for py in sorted(AGENT_DIR.glob("*.py"))]
     for entry in plan["cases"]:
@@ -150,6 +158,15 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
         elif case.id in objects:
             entry["obj"] = f"objs/{case.id}.bpf.o"
             members.append((entry["obj"], Path(objects[case.id])))
+    if remote:
+        headers: dict[str, Path] = {}
+        for entry in plan["cases"]:
+            case = by_id[entry["id"]]
+            if case.build:
+                for d in shared_include_dirs(case):
+                    for h in sorted(d.glob("*.h")):
+                        headers.setdefault(h.name, h)
+        members += [(f"include/{name}", path) for name, path in sorted(headers.items())]
     members += _libbpf_members(plan, libbpf)
     buf = io.BytesIO(_base(members))
     buf.seek(0, io.SEEK_END)

@@ -79,3 +79,35 @@ def test_real_vmlinux_matches_bpftool() -> None:
                          text=True, check=True, timeout=300).stdout
     want = set(re.findall(r"^\[\d+\] FUNC '([^']*)'", out, re.M))
     assert names == want
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_parse_keeps_what_globals_need(endian: str) -> None:
+    p = endian
+    blob = _blob([
+        ("int", 1, 0, 4, struct.pack(p + "I", (1 << 24) | 32)),            # 1 INT signed
+        ("u8", 1, 0, 1, struct.pack(p + "I", 8)),                          # 2 INT unsigned
+        ("s", 4 | (1 << 7), 2, 8,                                          # 3 STRUCT kflag
+         struct.pack(p + "6I", 0, 1, 0, 0, 2, (3 << 24) | 32)),
+        ("", 3, 0, 0, struct.pack(p + "III", 2, 1, 5)),                    # 4 ARRAY u8[5]
+        ("t", 8, 0, 1, b""),                                               # 5 TYPEDEF -> int
+        ("", 10, 0, 5, b""),                                               # 6 CONST -> t
+        ("v", 14, 0, 6, struct.pack(p + "I", 1)),                          # 7 VAR
+        ("e", 6 | (1 << 7), 1, 4, struct.pack(p + "Ii", 0, -3)),           # 8 ENUM signed
+        ("", 13, 0, 1, b""),                                               # 9 FUNC_PROTO
+        ("prog", 12, 0, 9, b""),                                           # 10 FUNC
+        ("kmx:failure", 17, 0, 10, struct.pack(p + "i", -1)),              # 11 DECL_TAG
+        ("kmx:msg:x", 17, 0, 10, struct.pack(p + "i", -1)),                # 12 DECL_TAG
+        ("param", 17, 0, 10, struct.pack(p + "i", 0)),                     # 13 on a param
+        (".bss", 15, 1, 0, struct.pack(p + "III", 7, 0, 4)),               # 14 DATASEC
+    ], endian)
+    types = btf.parse(blob)  # kind | 0x80 above lands in bit 31 of info: kflag
+    assert types[0] is None and len(types) == 15
+    assert types[1].extra[0] == btf.INT_SIGNED and types[2].extra == (0, 0, 8)
+    assert types[3].kflag and types[3].items == [("", 1, 0, 0), ("", 2, 32, 3)]
+    assert types[4].extra == (2, 1, 5) and types[7].extra == 1
+    assert btf.resolve(types, 6) is types[1] and btf.resolve(types, 0) is None
+    assert types[8].items == [("", -3)]
+    assert types[14].items == [(7, 0, 4)]
+    assert btf.decl_tags(types) == {"prog": ["kmx:failure", "kmx:msg:x"]}
+

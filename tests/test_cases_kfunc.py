@@ -41,8 +41,8 @@ class TestKfuncCasesHere:
 
     def test_cpumask(self, kfunc_results: dict) -> None:
         d = _passed(kfunc_results, "kfunc/cpumask")
-        assert d["test_cpu_after_set"] == 1 and d["test_cpu_other"] == 0
-        assert d["first"] == d["cpu"] and d["test_cpu_after_clear"] == 0
+        assert d["set_hit"] is True and d["other_hit"] is False
+        assert d["first"] == d["cpu"] and d["cleared_hit"] is False
 
     def test_rcu_read_lock(self, kfunc_results: dict) -> None:
         d = _passed(kfunc_results, "kfunc/rcu_read_lock")
@@ -51,8 +51,7 @@ class TestKfuncCasesHere:
 
     def test_obj_new(self, kfunc_results: dict) -> None:
         d = _passed(kfunc_results, "kfunc/obj_new")
-        key = int(d["key"], 16)
-        assert int(d["val"], 16) == (key * 7 + 3) & (2**64 - 1) and d["dropped"] == 1
+        assert d["val"] == (d["key"] * 7 + 3) & (2**64 - 1) and d["dropped"] == 1
 
     def test_iter_num(self, kfunc_results: dict) -> None:
         d = _passed(kfunc_results, "kfunc/iter_num")
@@ -78,6 +77,10 @@ class TestKfuncCasesHere:
         assert d["load_errno"] == "EACCES"
         assert d["rejected_with"] == "calling kernel function bpf_fentry_test1 is not allowed"
 
+    def test_negative_cases_need_no_check(self) -> None:
+        for name in ("missing_kfunc", "not_a_kfunc"):
+            assert not (ROOT / "bpf_cases" / FAMILY / f"{name}.py").exists()
+
     def test_module_kfunc_outcome(self, kfunc_results: dict) -> None:
         r = kfunc_results["kfunc/module_kfunc"]
         if not os.path.exists("/proc/modules"):
@@ -89,7 +92,7 @@ class TestKfuncCasesHere:
             assert r["reason"]
         else:
             assert r["state"] == "pass", json.dumps(r, indent=1)
-            assert r["details"]["result"] == r["details"]["expected"]
+            assert r["details"]["result"] == r["details"]["expected"] > 0
             assert not os.path.isdir("/sys/module/" + r["details"]["module"])
 
 

@@ -22,10 +22,10 @@ BAD_FILES = sorted(BAD.glob("*.yaml"))
 
 
 def _catalogue_ids() -> list[str]:
-    # Case ids that exist in the tree right now (bpf_cases/<family>/<name>.py).
-    base = ROOT / "bpf_cases"
-    return sorted(f"{p.parent.name}/{p.stem}" for p in base.glob("*/*.py")
-                  if not p.name.startswith("_")) if base.is_dir() else []
+    # Case ids as the catalogue sees them (tag-only .bpf.c files give one per program).
+    from kmatrix.catalog import load_catalog
+
+    return sorted(c.id for c in load_catalog(ROOT / "bpf_cases"))
 
 
 KNOWN = _catalogue_ids()

@@ -4,16 +4,9 @@
  * (Newer kernels only accept map values as dynptr_from_mem memory.) */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "kmatrix.h"
 
-/* res[0] done flag, res[1] value read back through the dynptr, res[2] write rc,
- * res[3] read rc, res[4] rc of an out-of-bounds write, res[5] the map value
- * bytes read directly, res[6] tgid filter (set by the check), res[7] from_mem rc,
- * res[8] 1 if bpf_dynptr_data gave a slice, res[9] the u32 read back through the
- * dynptr after writing it through the slice, res[10] 1 if an out-of-bounds
- * bpf_dynptr_data was refused (NULL) */
 #define BUF_SZ 16
-
-__u64 res[11];
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -22,40 +15,44 @@ struct {
 	__type(value, char[BUF_SZ]);
 } scratch SEC(".maps");
 
+bool done;
+__s64 from_mem_rc, write_rc, read_rc;
+__s64 oob_write_rc;		/* 8 bytes at offset 12 of 16: must be -E2BIG */
+__u64 read_back;		/* the u64 read back through the dynptr */
+__u64 buffer;			/* the map value's bytes 4..11, read directly */
+bool data_slice;		/* bpf_dynptr_data gave a slice of bytes 0..3 */
+__u32 read_back_via_slice;	/* the u32 the dynptr reads after a write through the slice */
+bool data_oob_refused;		/* bpf_dynptr_data past the end gave NULL */
+
 SEC("raw_tp/sys_enter")
 int on_sys_enter(void *ctx)
 {
 	struct bpf_dynptr ptr;
-	__u32 zero = 0;
+	__u32 zero = 0, *slot, back32 = 0;
 	char *buf;
 	__u64 val = 0x1122334455667788ULL, back = 0, direct = 0;
 
-	if (!res[6] || (bpf_get_current_pid_tgid() >> 32) != res[6] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
 	buf = bpf_map_lookup_elem(&scratch, &zero);
 	if (!buf)
 		return 0;
-	res[7] = bpf_dynptr_from_mem(buf, BUF_SZ, 0, &ptr);
-	res[2] = bpf_dynptr_write(&ptr, 4, &val, sizeof(val), 0);
-	res[3] = bpf_dynptr_read(&back, sizeof(back), &ptr, 4, 0);
-	/* 12 + 8 > 16: must be refused with -E2BIG, not written. */
-	res[4] = bpf_dynptr_write(&ptr, 12, &val, sizeof(val), 0);
+	from_mem_rc = bpf_dynptr_from_mem(buf, BUF_SZ, 0, &ptr);
+	write_rc = bpf_dynptr_write(&ptr, 4, &val, sizeof(val), 0);
+	read_rc = bpf_dynptr_read(&back, sizeof(back), &ptr, 4, 0);
+	oob_write_rc = bpf_dynptr_write(&ptr, 12, &val, sizeof(val), 0);
 	__builtin_memcpy(&direct, buf + 4, sizeof(direct));
-	{
-		__u32 *slot = bpf_dynptr_data(&ptr, 0, sizeof(__u32));
-		__u32 back32 = 0;
-
-		if (slot) {
-			*slot = 0xa5c3e1f0;
-			res[8] = 1;
-		}
-		bpf_dynptr_read(&back32, sizeof(back32), &ptr, 0, 0);
-		res[9] = back32;
-		res[10] = bpf_dynptr_data(&ptr, BUF_SZ - 4, sizeof(__u64)) == NULL;
+	slot = bpf_dynptr_data(&ptr, 0, sizeof(__u32));
+	if (slot) {
+		*slot = 0xa5c3e1f0;
+		data_slice = true;
 	}
-	res[1] = back;
-	res[5] = direct;
-	res[0] = 1;
+	bpf_dynptr_read(&back32, sizeof(back32), &ptr, 0, 0);
+	read_back_via_slice = back32;
+	data_oob_refused = bpf_dynptr_data(&ptr, BUF_SZ - 4, sizeof(__u64)) == NULL;
+	read_back = back;
+	buffer = direct;
+	done = true;
 	return 0;
 }
 

@@ -15,11 +15,17 @@ extern void *bpf_dynptr_slice_rdwr(const struct bpf_dynptr *ptr, __u32 offset,
 
 #define PAYLOAD_OFF (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr))
 
-/* res[0] runs, res[1] from_skb rc, res[2] h_proto, res[3] saddr, res[4] daddr,
- * res[5] ip protocol, res[6] udp dest port, res[7] payload read through a slice,
- * res[8] 1 if the rdwr slice was writable in place, res[9] 1 if a slice past
- * the end was refused (NULL), res[10] bpf_dynptr_write rc (fallback path) */
-__u64 res[11];
+__u64 runs;
+__s64 from_skb_rc;
+/* Header fields read through slices (addresses as on the wire, the rest in host order) */
+__u16 h_proto;
+char saddr[4], daddr[4];
+__u8 protocol;
+__u16 dport;
+char payload[8];	/* the payload's first 8 bytes, read through a slice */
+bool rdwr_in_place;	/* the rdwr slice pointed into the packet: written in place */
+__s64 write_rc;		/* else: bpf_dynptr_write's return */
+bool past_end_refused;	/* a slice past the end of the packet was NULL */
 
 SEC("tc")
 int skb_dynptr(struct __sk_buff *skb)
@@ -31,42 +37,41 @@ int skb_dynptr(struct __sk_buff *skb)
 	__u64 pb, *pay, flipped;
 	long rc;
 
-	res[0]++;
+	runs++;
 	rc = bpf_dynptr_from_skb(skb, 0, &ptr);
-	res[1] = rc;
+	from_skb_rc = rc;
 	if (rc)
 		return 2; /* TC_ACT_SHOT: nothing else to check */
 	eth = bpf_dynptr_slice(&ptr, 0, &eb, sizeof(eb));
 	if (!eth)
 		return 2;
-	res[2] = bpf_ntohs(eth->h_proto);
+	h_proto = bpf_ntohs(eth->h_proto);
 	iph = bpf_dynptr_slice(&ptr, sizeof(eb), &ib, sizeof(ib));
 	if (!iph)
 		return 2;
-	res[3] = bpf_ntohl(iph->saddr);
-	res[4] = bpf_ntohl(iph->daddr);
-	res[5] = iph->protocol;
+	__builtin_memcpy(saddr, &iph->saddr, sizeof(saddr));
+	__builtin_memcpy(daddr, &iph->daddr, sizeof(daddr));
+	protocol = iph->protocol;
 	udp = bpf_dynptr_slice(&ptr, sizeof(eb) + sizeof(ib), &ub, sizeof(ub));
 	if (!udp)
 		return 2;
-	res[6] = bpf_ntohs(udp->dest);
+	dport = bpf_ntohs(udp->dest);
 	pay = bpf_dynptr_slice(&ptr, PAYLOAD_OFF, &pb, sizeof(pb));
 	if (!pay)
 		return 2;
-	res[7] = *pay;
+	__builtin_memcpy(payload, pay, sizeof(payload));
 	flipped = ~*pay;
 	/* Writable slice: in place when linear, else write through the dynptr. */
 	pay = bpf_dynptr_slice_rdwr(&ptr, PAYLOAD_OFF, &pb, sizeof(pb));
 	if (pay) {
 		if ((void *)pay != (void *)&pb) {
 			*pay = flipped;
-			res[8] = 1;
+			rdwr_in_place = true;
 		} else {
-			res[10] = bpf_dynptr_write(&ptr, PAYLOAD_OFF, &flipped, sizeof(flipped), 0);
+			write_rc = bpf_dynptr_write(&ptr, PAYLOAD_OFF, &flipped, sizeof(flipped), 0);
 		}
 	}
-	/* Past the end of the packet: no slice. */
-	res[9] = bpf_dynptr_slice(&ptr, skb->len - 4, &pb, sizeof(pb)) == NULL;
+	past_end_refused = bpf_dynptr_slice(&ptr, skb->len - 4, &pb, sizeof(pb)) == NULL;
 	return 0;
 }
 

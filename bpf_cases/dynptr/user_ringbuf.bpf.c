@@ -3,6 +3,7 @@
  * dynptr the callback gets. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "kmatrix.h"
 
 struct kmx_sample {
 	__u64 seq;
@@ -22,11 +23,10 @@ struct kmx_drain_ctx {
 	__u64 next_seq;
 };
 
-/* res[0] done, res[1] tgid filter (set by the check), res[2] drain rc (number
- * drained or -errno), res[3] samples seen, res[4] sum of val, res[5] samples out
- * of sequence, res[6] bpf_dynptr_read failures, res[7] drain rc of a second call
- * on the now empty buffer */
-__u64 res[8];
+bool done;
+__s64 drain_rc;		/* samples drained, or -errno */
+__s64 second_drain_rc;	/* of a second call on the now empty buffer */
+struct kmx_drain_ctx seen;	/* what the callback counted */
 
 static long on_sample(struct bpf_dynptr *dynptr, void *data)
 {
@@ -50,15 +50,12 @@ int on_sys_enter(void *ctx)
 {
 	struct kmx_drain_ctx c = {};
 
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
-	res[2] = bpf_user_ringbuf_drain(&urb, on_sample, &c, 0);
-	res[3] = c.count;
-	res[4] = c.sum;
-	res[5] = c.out_of_order;
-	res[6] = c.read_errors;
-	res[7] = bpf_user_ringbuf_drain(&urb, on_sample, &c, 0);
-	res[0] = 1;
+	drain_rc = bpf_user_ringbuf_drain(&urb, on_sample, &c, 0);
+	seen = c;
+	second_drain_rc = bpf_user_ringbuf_drain(&urb, on_sample, &c, 0);
+	done = true;
 	return 0;
 }
 

@@ -10,15 +10,21 @@ extern int bpf_dynptr_from_xdp(struct xdp_md *x, __u64 flags,
 extern void *bpf_dynptr_slice(const struct bpf_dynptr *ptr, __u32 offset,
 			      void *buffer__opt, __u32 buffer__szk) __ksym;
 
-/* inputs (set by the check): res[0] offset of the head->frag boundary (0 = just
- * measure), res[1] packet length;
- * outputs: res[2] runs, res[3] linear length, res[4] from_xdp rc, res[5] word
- * read across the boundary with bpf_dynptr_read, res[6] read rc, res[7] word
- * from a slice across the boundary, res[8] 1 if that slice came back in our
- * buffer (a copy: the bytes are not contiguous), res[9] last word of the
- * packet, res[10] its read rc, res[11] write rc across the boundary,
- * res[12] rc of a read one byte past the end */
-__u64 res[13];
+/* in (set by the check): the offset of the head->frag boundary (0: just measure)
+ * and the packet's length */
+__u32 boundary, pkt_len;
+
+__u64 runs;
+__u64 linear_len;
+__s64 from_xdp_rc;
+char across[8];		/* read across the boundary with bpf_dynptr_read */
+__s64 read_rc;
+char sliced[8];		/* from a slice across the boundary */
+bool slice_copied;	/* that slice came back in our buffer: the bytes are not contiguous */
+char tail[8];		/* the last 8 bytes of the packet */
+__s64 read_tail_rc;
+__s64 write_rc;		/* a write across the boundary */
+__s64 past_end_rc;	/* a read one byte past the end */
 
 SEC("xdp.frags")
 int xdp_dynptr(struct xdp_md *ctx)
@@ -26,28 +32,28 @@ int xdp_dynptr(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct bpf_dynptr ptr;
-	__u32 off = res[0], len = res[1];
-	__u64 w = 0, sb = 0, *s;
+	__u32 off = boundary, len = pkt_len;
+	__u64 w = 0, sb = 0, flipped, *s;
 	long rc;
 
-	res[2]++;
-	res[3] = data_end - data;
+	runs++;
+	linear_len = data_end - data;
 	rc = bpf_dynptr_from_xdp(ctx, 0, &ptr);
-	res[4] = rc;
+	from_xdp_rc = rc;
 	if (rc || off < 4 || len < 16)
 		return XDP_PASS;
-	res[6] = bpf_dynptr_read(&w, sizeof(w), &ptr, off - 4, 0);
-	res[5] = w;
+	read_rc = bpf_dynptr_read(&w, sizeof(w), &ptr, off - 4, 0);
+	__builtin_memcpy(across, &w, sizeof(w));
+	flipped = ~w;
 	s = bpf_dynptr_slice(&ptr, off - 4, &sb, sizeof(sb));
 	if (s) {
-		res[7] = *s;
-		res[8] = (void *)s == (void *)&sb;
+		__builtin_memcpy(sliced, s, sizeof(sb));
+		slice_copied = (void *)s == (void *)&sb;
 	}
-	res[10] = bpf_dynptr_read(&w, sizeof(w), &ptr, len - 8, 0);
-	res[9] = w;
-	w = ~res[5];
-	res[11] = bpf_dynptr_write(&ptr, off - 4, &w, sizeof(w), 0);
-	res[12] = bpf_dynptr_read(&w, sizeof(w), &ptr, len - 7, 0);
+	read_tail_rc = bpf_dynptr_read(&w, sizeof(w), &ptr, len - 8, 0);
+	__builtin_memcpy(tail, &w, sizeof(w));
+	write_rc = bpf_dynptr_write(&ptr, off - 4, &flipped, sizeof(flipped), 0);
+	past_end_rc = bpf_dynptr_read(&w, sizeof(w), &ptr, len - 7, 0);
 	return XDP_PASS;
 }
 

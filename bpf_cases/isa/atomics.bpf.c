@@ -4,59 +4,68 @@
  * program so it runs its body exactly once. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "kmatrix.h"
 
-/* res[0] once-guard (0 -> 1 by cmpxchg), res[1] tgid filter (set by the check),
- * res[2] initial value (set by the check); 64-bit targets res[3..9] and returned
- * old values res[10..15]; 32-bit targets w[] and their old values in res[16..21];
- * res[22] cmpxchg that must fail: returned value */
-__u64 res[24];
-__u32 w[8];
+struct kmx_ops64 {
+	__u64 fetch_add, fetch_and, fetch_or, fetch_xor, xchg, cmpxchg;
+};
+
+struct kmx_ops32 {
+	__u32 fetch_add, fetch_and, fetch_or, fetch_xor, xchg, cmpxchg;
+};
+
+__u64 init;			/* in: the value every word starts from (set by the check) */
+__u64 ran;			/* once-guard, 0 -> 1 by cmpxchg */
+struct kmx_ops64 new64, old64;	/* each word after its atomic, and what the atomic returned */
+struct kmx_ops32 new32, old32;
+__u64 stale_cmpxchg;		/* a cmpxchg with a stale old value: must not swap */
+__u64 nofetch;			/* ((init + 5) & mask | bits) ^ bits2, without fetch */
 
 SEC("raw_tp/sys_enter")
 int atomics(void *ctx)
 {
-	__u64 init;
-	__u32 init32;
+	__u64 i64;
+	__u32 i32;
 
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1])
+	if (!kmx_ours())
 		return 0;
-	if (__sync_val_compare_and_swap(&res[0], 0, 1) != 0)
+	if (__sync_val_compare_and_swap(&ran, 0, 1) != 0)
 		return 0;
-	init = res[2];
-	init32 = (__u32)init;
+	i64 = init;
+	i32 = (__u32)i64;
 	/* fetching forms: the old value comes back */
-	res[3] = init;
-	res[10] = __sync_fetch_and_add(&res[3], 0x1111);
-	res[4] = init;
-	res[11] = __sync_fetch_and_and(&res[4], 0xF0F0F0F0F0F0F0F0ULL);
-	res[5] = init;
-	res[12] = __sync_fetch_and_or(&res[5], 0x0F00000000000F0FULL);
-	res[6] = init;
-	res[13] = __sync_fetch_and_xor(&res[6], 0xFFFF0000FFFF0000ULL);
-	res[7] = init;
-	res[14] = __sync_lock_test_and_set(&res[7], 0xDEADBEEFCAFEF00DULL); /* xchg */
-	res[8] = init;
-	res[15] = __sync_val_compare_and_swap(&res[8], init, init ^ 0x5A5A);
-	res[22] = __sync_val_compare_and_swap(&res[8], init, 42); /* stale: must not swap */
-	/* non-fetching forms on res[9]: ((init + 5) & mask | bits) ^ bits2 */
-	res[9] = init;
-	__sync_fetch_and_add(&res[9], 5);
-	__sync_fetch_and_and(&res[9], 0x00FFFFFFFFFFFFFFULL);
-	__sync_fetch_and_or(&res[9], 0x3000000000000000ULL);
-	__sync_fetch_and_xor(&res[9], 0x0000000000FF0000ULL);
+	new64.fetch_add = i64;
+	old64.fetch_add = __sync_fetch_and_add(&new64.fetch_add, 0x1111);
+	new64.fetch_and = i64;
+	old64.fetch_and = __sync_fetch_and_and(&new64.fetch_and, 0xF0F0F0F0F0F0F0F0ULL);
+	new64.fetch_or = i64;
+	old64.fetch_or = __sync_fetch_and_or(&new64.fetch_or, 0x0F00000000000F0FULL);
+	new64.fetch_xor = i64;
+	old64.fetch_xor = __sync_fetch_and_xor(&new64.fetch_xor, 0xFFFF0000FFFF0000ULL);
+	new64.xchg = i64;
+	old64.xchg = __sync_lock_test_and_set(&new64.xchg, 0xDEADBEEFCAFEF00DULL);
+	new64.cmpxchg = i64;
+	old64.cmpxchg = __sync_val_compare_and_swap(&new64.cmpxchg, i64, i64 ^ 0x5A5A);
+	stale_cmpxchg = __sync_val_compare_and_swap(&new64.cmpxchg, i64, 42);
+	/* non-fetching forms */
+	nofetch = i64;
+	__sync_fetch_and_add(&nofetch, 5);
+	__sync_fetch_and_and(&nofetch, 0x00FFFFFFFFFFFFFFULL);
+	__sync_fetch_and_or(&nofetch, 0x3000000000000000ULL);
+	__sync_fetch_and_xor(&nofetch, 0x0000000000FF0000ULL);
 	/* 32-bit */
-	w[0] = init32;
-	res[16] = __sync_fetch_and_add(&w[0], 0x7FFFFFFF);
-	w[1] = init32;
-	res[17] = __sync_fetch_and_and(&w[1], 0x0FF00FF0);
-	w[2] = init32;
-	res[18] = __sync_fetch_and_or(&w[2], 0x80000001);
-	w[3] = init32;
-	res[19] = __sync_fetch_and_xor(&w[3], 0xFFFFFFFF);
-	w[4] = init32;
-	res[20] = __sync_lock_test_and_set(&w[4], 0x12345678);
-	w[5] = init32;
-	res[21] = __sync_val_compare_and_swap(&w[5], init32, 0x9ABCDEF0);
+	new32.fetch_add = i32;
+	old32.fetch_add = __sync_fetch_and_add(&new32.fetch_add, 0x7FFFFFFF);
+	new32.fetch_and = i32;
+	old32.fetch_and = __sync_fetch_and_and(&new32.fetch_and, 0x0FF00FF0);
+	new32.fetch_or = i32;
+	old32.fetch_or = __sync_fetch_and_or(&new32.fetch_or, 0x80000001);
+	new32.fetch_xor = i32;
+	old32.fetch_xor = __sync_fetch_and_xor(&new32.fetch_xor, 0xFFFFFFFF);
+	new32.xchg = i32;
+	old32.xchg = __sync_lock_test_and_set(&new32.xchg, 0x12345678);
+	new32.cmpxchg = i32;
+	old32.cmpxchg = __sync_val_compare_and_swap(&new32.cmpxchg, i32, 0x9ABCDEF0);
 	return 0;
 }
 

@@ -5,62 +5,66 @@
  * so nothing folds at compile time. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "kmatrix.h"
 
-/* inputs (set by the check): res[1] tgid filter, res[2] a bit pattern,
- * res[3] dividend, res[4] divisor, res[5] modulus (a different one, so the
- * compiler cannot derive the remainder from the quotient), res[6] 1 (gotol taken);
- * outputs: res[0] done, res[8..10] ldsx s8/s16/s32 of res[2], res[11..13]
- * movsx s8/s16/s32 of it, res[14..16] bswap16/32/64, res[17] sdiv64, res[18]
- * smod64, res[19] sdiv32, res[20] smod32, res[21] value after a gotol that must
- * skip an assignment */
-__u64 res[24];
+/* in (set by the check) */
+__u64 a;		/* a bit pattern */
+__s64 x, y, z;		/* dividend, divisor, and a modulus (another one, so the compiler
+			 * cannot derive the remainder from the quotient) */
+__u64 take_gotol;	/* 1: the gotol is taken */
+/* out */
+bool done;
+__s64 ldsx8, ldsx16, ldsx32;	/* sign-extending loads of a */
+__s64 movsx8, movsx16, movsx32;	/* sign-extending moves of it */
+__u64 bswap16, bswap32, bswap64;
+__s64 sdiv64, smod64, sdiv32, smod32;
+__u64 gotol;		/* 1 when the gotol skipped the assignment of 2 */
 
 SEC("raw_tp/sys_enter")
 int cpuv4(void *ctx)
 {
-	__u64 a, c, v = 1;
-	__s64 x, y, z;
+	__u64 av, c, v = 1;
+	__s64 xv, yv, zv;
 	__s32 x32, y32, z32;
 
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
-	a = res[2];
-	x = (__s64)res[3];
-	y = (__s64)res[4];
-	z = (__s64)res[5];
-	if (y == 0 || z == 0)
+	av = a;
+	xv = x;
+	yv = y;
+	zv = z;
+	if (yv == 0 || zv == 0)
 		return 0;
 	/* ldsx: the loads themselves sign-extend */
-	res[8] = (__s64)*(volatile __s8 *)&res[2];
-	res[9] = (__s64)*(volatile __s16 *)&res[2];
-	res[10] = (__s64)*(volatile __s32 *)&res[2];
+	ldsx8 = *(volatile __s8 *)&a;
+	ldsx16 = *(volatile __s16 *)&a;
+	ldsx32 = *(volatile __s32 *)&a;
 	/* movsx: sign-extend a value already in a register */
-	res[11] = (__s64)(__s8)a;
-	res[12] = (__s64)(__s16)a;
-	res[13] = (__s64)(__s32)a;
-	/* bswap */
-	res[14] = __builtin_bswap16((__u16)a);
-	res[15] = __builtin_bswap32((__u32)a);
-	res[16] = __builtin_bswap64(a);
+	movsx8 = (__s8)av;
+	movsx16 = (__s16)av;
+	movsx32 = (__s32)av;
+	bswap16 = __builtin_bswap16((__u16)av);
+	bswap32 = __builtin_bswap32((__u32)av);
+	bswap64 = __builtin_bswap64(av);
 	/* sdiv/smod, 64 and 32 bit */
-	res[17] = x / y;
-	res[18] = x % z;
-	x32 = (__s32)x;
-	y32 = (__s32)y;
-	z32 = (__s32)z;
-	res[19] = (__s64)(x32 / y32);
-	res[20] = (__s64)(x32 % z32);
+	sdiv64 = xv / yv;
+	smod64 = xv % zv;
+	x32 = (__s32)xv;
+	y32 = (__s32)yv;
+	z32 = (__s32)zv;
+	sdiv32 = x32 / y32;
+	smod32 = x32 % z32;
 	/* gotol jumps over the assignment of 2; the conditional jump keeps that
-	 * assignment reachable (the verifier refuses dead code). res[6] is 1. */
-	c = res[6];
+	 * assignment reachable (the verifier refuses dead code). */
+	c = take_gotol;
 	asm volatile("%[v] = 1\n\t"
 		     "if %[c] == 0 goto +1\n\t"
 		     "gotol +1\n\t"
 		     "%[v] = 2\n\t"
 		     : [v] "+r"(v)
 		     : [c] "r"(c));
-	res[21] = v;
-	res[0] = 1;
+	gotol = v;
+	done = true;
 	return 0;
 }
 

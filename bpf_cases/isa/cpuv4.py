@@ -6,7 +6,6 @@ know v4 refuses the load: that is a kernel-lacks skip quoting the verifier.
 """
 
 import errno
-import os
 import re
 
 CASE = {
@@ -14,7 +13,6 @@ CASE = {
                    "gotol from raw_tp/sys_enter, values checked",
     "compiler": "ziglang",
     "requires": {"probes": ["cpu_v4"]},
-    "timeout": 60,
 }
 
 A = 0x0123456789AB8F81  # every width's sign bit is set: s8 0x81, s16 0x8f81, s32 0x89ab8f81
@@ -29,10 +27,6 @@ PRE_V4 = re.compile(r"BPF_\w+ uses reserved fields|unknown opcode \w+|"
 def _sx(v, bits):
     v &= (1 << bits) - 1
     return v - (1 << bits) if v >> (bits - 1) else v
-
-
-def _u64(v):
-    return v & 0xFFFFFFFFFFFFFFFF
 
 
 def _tdiv(a, b):  # C division truncates toward zero
@@ -64,57 +58,39 @@ def v4_insns(insns):
 
 
 def expected():
+    """Each output global: (name in the result, value C semantics give)."""
     x32, y32, z32 = _sx(X, 32), _sx(Y, 32), _sx(Z, 32)
     return {
-        8: _sx(A, 8), 9: _sx(A, 16), 10: _sx(A, 32),
-        11: _sx(A, 8), 12: _sx(A, 16), 13: _sx(A, 32),
-        14: _bswap(A & 0xFFFF, 2), 15: _bswap(A & 0xFFFFFFFF, 4), 16: _bswap(A, 8),
-        17: _tdiv(X, Y), 18: X - _tdiv(X, Z) * Z,
-        19: _tdiv(x32, y32), 20: x32 - _tdiv(x32, z32) * z32,
-        21: 1,
+        "ldsx8": ("ldsx s8", _sx(A, 8)), "ldsx16": ("ldsx s16", _sx(A, 16)),
+        "ldsx32": ("ldsx s32", _sx(A, 32)), "movsx8": ("movsx s8", _sx(A, 8)),
+        "movsx16": ("movsx s16", _sx(A, 16)), "movsx32": ("movsx s32", _sx(A, 32)),
+        "bswap16": ("bswap16", _bswap(A & 0xFFFF, 2)),
+        "bswap32": ("bswap32", _bswap(A & 0xFFFFFFFF, 4)), "bswap64": ("bswap64", _bswap(A, 8)),
+        "sdiv64": ("sdiv64", _tdiv(X, Y)), "smod64": ("smod64", X - _tdiv(X, Z) * Z),
+        "sdiv32": ("sdiv32", _tdiv(x32, y32)), "smod32": ("smod32", x32 - _tdiv(x32, z32) * z32),
+        "gotol": ("gotol", 1),
     }
 
 
-NAMES = {8: "ldsx s8", 9: "ldsx s16", 10: "ldsx s32", 11: "movsx s8", 12: "movsx s16",
-         13: "movsx s32", 14: "bswap16", 15: "bswap32", 16: "bswap64", 17: "sdiv64",
-         18: "smod64", 19: "sdiv32", 20: "smod32", 21: "gotol"}
-
-
 def run(t):
-    insns = t.object_insns(SECTION)
-    t.expect(insns is not None, "the object has no %s section" % SECTION)
-    seen = v4_insns(insns)
-    t.detail("v4_insns", seen)
+    seen = t.detail("v4_insns", v4_insns(t.object_insns(SECTION) or []))
     missing = [k for k, n in sorted(seen.items()) if not n]
     t.expect(not missing, "the compiler emitted no %s instruction; the case would not test "
              "them" % ", ".join(missing))
     try:
         obj = t.load()
     except t.LoadFailed as e:
-        log = e.log or ""
-        m = PRE_V4.search(log)
+        m = PRE_V4.search(e.log or "")
         if m:
             t.skip("kernel-lacks", "the verifier refuses cpu v4 instructions: %s" % m.group(0))
         if e.errno == 524:
             t.skip("kernel-lacks", "the BPF JIT cannot compile cpu v4 instructions "
                    "(%s, no verifier complaint)" % errno.errorcode.get(e.errno, "ENOTSUPP"))
         raise
-    obj.bss_set_u64(2, A)
-    obj.bss_set_u64(3, _u64(X))
-    obj.bss_set_u64(4, _u64(Y))
-    obj.bss_set_u64(5, _u64(Z))
-    obj.bss_set_u64(6, 1)
-    obj.bss_set_u64(1, os.getpid())
+    bss = obj.bss
+    bss.a, bss.x, bss.y, bss.z, bss.take_gotol = A, X, Y, Z, 1
     t.attach(obj, "cpuv4")
-    res = t.wait_bss(obj, 24)
-    t.expect(res[0] == 1, "raw_tp/sys_enter program did not fire")
-    got = {}
-    bad = []
-    for idx, want in sorted(expected().items()):
-        val = _sx(res[idx], 64) if want < 0 else res[idx]
-        got[NAMES[idx]] = val
-        if val != want:
-            bad.append("%s = %d (0x%x), expected %d (0x%x)" % (NAMES[idx], val, _u64(val),
-                                                               want, _u64(want)))
-    t.detail("values", got)
-    t.expect(not bad, "; ".join(bad))
+    t.expect_true(t.wait(lambda: bss.done), "fired")
+    got = bss._asdict()
+    for var, (name, want) in sorted(expected().items()):
+        t.expect_eq(got[var], want, name)

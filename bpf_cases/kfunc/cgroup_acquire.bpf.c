@@ -4,42 +4,43 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "kmatrix.h"
 
 extern struct cgroup *bpf_cgroup_from_id(u64 cgid) __ksym;
 extern struct cgroup *bpf_cgroup_acquire(struct cgroup *cgrp) __ksym;
 extern void bpf_cgroup_release(struct cgroup *cgrp) __ksym;
 
-/* res[0] done, res[1] tgid filter (set by the check), res[2] current cgroup id
- * (helper), res[3] kn->id of the acquired cgroup, res[4] its level,
- * res[5] from_id returned NULL, res[6] acquire returned NULL */
-__u64 res[7];
+bool done;
+__u64 cgroup_id;	/* bpf_get_current_cgroup_id() */
+__u64 kn_id;		/* kn->id of the acquired cgroup */
+__s32 level;		/* its level */
+bool from_id_null;	/* bpf_cgroup_from_id returned NULL */
+bool acquire_null;	/* bpf_cgroup_acquire returned NULL */
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
 	struct cgroup *cg, *ref;
-	u64 cgid;
 
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
-	cgid = bpf_get_current_cgroup_id();
-	res[2] = cgid;
-	cg = bpf_cgroup_from_id(cgid);
+	cgroup_id = bpf_get_current_cgroup_id();
+	cg = bpf_cgroup_from_id(cgroup_id);
 	if (!cg) {
-		res[5] = 1;
-		res[0] = 1;
+		from_id_null = true;
+		done = true;
 		return 0;
 	}
 	ref = bpf_cgroup_acquire(cg);
 	if (!ref) {
-		res[6] = 1;
+		acquire_null = true;
 	} else {
-		res[3] = ref->kn->id;
-		res[4] = ref->level;
+		kn_id = ref->kn->id;
+		level = ref->level;
 		bpf_cgroup_release(ref);
 	}
 	bpf_cgroup_release(cg);
-	res[0] = 1;
+	done = true;
 	return 0;
 }
 

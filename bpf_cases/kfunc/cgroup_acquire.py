@@ -10,31 +10,21 @@ CASE = {
     "requires": {"probes": ["kfunc_call"],
                  "kfuncs": ["bpf_cgroup_from_id", "bpf_cgroup_acquire", "bpf_cgroup_release"],
                  "config": ["CONFIG_CGROUPS"]},
-    "timeout": 60,
 }
 
 
-def _cgroup2_mount():
+def _first(path, pick):
+    """The first non-None pick(line) of file `path`, or None."""
     try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                if right.split(" ", 1)[0] == "cgroup2":
-                    return left.split()[4]
+        with open(path) as f:
+            return next((v for v in map(pick, f) if v is not None), None)
     except OSError:
-        pass
-    return None
+        return None
 
 
-def _own_cgroup():
-    try:
-        with open("/proc/self/cgroup") as f:
-            for line in f:
-                if line.startswith("0::"):
-                    return line[3:].strip()
-    except OSError:
-        pass
-    return None
+def _mount(line):
+    left, _, right = line.partition(" - ")
+    return left.split()[4] if right.split(" ", 1)[0] == "cgroup2" else None
 
 
 def _rmdir(path):
@@ -44,26 +34,15 @@ def _rmdir(path):
         pass
 
 
-def _child(go_r, ready_w):
-    """Runs in the forked child: wait for the parent's go, make syscalls, exit."""
-    try:
-        os.write(ready_w, b"r")
-        os.read(go_r, 1)
-        for _ in range(50):
-            os.getppid()
-    finally:
-        os._exit(0)
-
-
 def run(t):
-    mount, path = _cgroup2_mount(), _own_cgroup()
+    mount = _first("/proc/self/mountinfo", _mount)
+    path = _first("/proc/self/cgroup", lambda ln: ln[3:].strip() if ln[:3] == "0::" else None)
     if mount is None or path is None:
         t.skip("environment-blocks", "no cgroup v2 hierarchy mounted (/proc/self/mountinfo) "
                "or this process is not in one (/proc/self/cgroup); the check compares the "
                "program's cgroup with a cgroup v2 directory")
-    parent_dir = os.path.join(mount, path.lstrip("/"))
-    # A fresh child cgroup gives a non-root, non-trivial id and level to compare;
-    # where the hierarchy is read-only the process's own cgroup has to do.
+    # A fresh child cgroup gives a non-root id and level to compare; where the
+    # hierarchy is read-only the process's own cgroup has to do.
     rel = path.rstrip("/") + "/kmatrix.%d" % os.getpid()
     cg_dir = os.path.join(mount, rel.lstrip("/"))
     try:
@@ -71,40 +50,34 @@ def run(t):
         t.defer(_rmdir, cg_dir)
     except OSError as e:
         t.detail("mkdir_error", str(e))
-        rel, cg_dir = path, parent_dir
-    want_id = os.stat(cg_dir).st_ino  # a cgroup v2 directory's inode is its id
-    want_level = len([p for p in rel.split("/") if p])
+        rel, cg_dir = path, os.path.join(mount, path.lstrip("/"))
     obj = t.load()
-    t.attach(obj, "on_sys_enter")
     go_r, go_w = os.pipe()
-    ready_r, ready_w = os.pipe()
     child = os.fork()
-    if child == 0:
-        _child(go_r, ready_w)
-    for fd in (go_r, ready_w):
-        os.close(fd)
+    if child == 0:  # the triggering process: wait for the go, make syscalls, leave
+        try:
+            os.read(go_r, 1)
+            for _ in range(50):
+                os.getppid()
+        finally:
+            os._exit(0)
+    os.close(go_r)
     try:
-        os.read(ready_r, 1)
-        if cg_dir != parent_dir:
+        if rel != path:
             with open(os.path.join(cg_dir, "cgroup.procs"), "w") as f:
                 f.write("%d\n" % child)
-        obj.bss_set_u64(1, child)
+        obj.bss.kmx_tgid = child  # the program watches the child, not the agent
+        t.attach(obj, "on_sys_enter")
         os.write(go_w, b"g")
     finally:
         os.close(go_w)
-        os.close(ready_r)
         os.waitpid(child, 0)
-    done, _flt, cur_id, kn_id, level, from_null, acq_null = obj.bss_u64(7)
+    bss = obj.bss
     t.detail("cgroup", rel)
-    t.detail("cgroup_dir_ino", want_id)
-    t.detail("current_cgroup_id", cur_id)
-    t.detail("acquired_kn_id", kn_id)
-    t.detail("level", level)
-    t.expect(done == 1, "tp_btf/sys_enter program did not fire for the child in %s" % rel)
-    t.expect(from_null == 0, "bpf_cgroup_from_id(%d) returned NULL" % cur_id)
-    t.expect(acq_null == 0, "bpf_cgroup_acquire returned NULL")
-    t.expect(cur_id == want_id, "bpf_get_current_cgroup_id() is %d, %s has inode %d"
-             % (cur_id, cg_dir, want_id))
-    t.expect(kn_id == cur_id, "acquired cgroup has kn->id %d, looked up id %d" % (kn_id, cur_id))
-    t.expect(level == want_level, "acquired cgroup has level %d, %s is %d deep"
-             % (level, rel, want_level))
+    t.detail("cgroup_dir_ino", os.stat(cg_dir).st_ino)  # a cgroup v2 directory's id
+    t.expect_true(bss.done, "fired")
+    t.expect_false(bss.from_id_null, "from_id_null")
+    t.expect_false(bss.acquire_null, "acquire_null")
+    t.expect_eq(bss.cgroup_id, os.stat(cg_dir).st_ino, "current_cgroup_id")
+    t.expect_eq(bss.kn_id, bss.cgroup_id, "acquired_kn_id")
+    t.expect_eq(bss.level, len([p for p in rel.split("/") if p]), "level")

@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "kmatrix.h"
 
 /* Only pointers to it are used, so this compiles against a vmlinux.h without it. */
 struct bpf_cpumask;
@@ -15,36 +16,39 @@ extern void bpf_cpumask_clear_cpu(u32 cpu, struct bpf_cpumask *cpumask) __ksym;
 extern bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym;
 extern u32 bpf_cpumask_first(const struct cpumask *cpumask) __ksym;
 
-/* res[0] done, res[1] tgid filter (set by the check), res[2] cpu set,
- * res[3] test_cpu after set, res[4] test_cpu of the other cpu (res[5]),
- * res[6] first after set, res[7] test_cpu after clear, res[8] create failed */
-__u64 res[9];
+__u32 other_cpu;	/* in: a CPU the program does not run on (set by the check) */
+bool done;
+bool create_null;	/* bpf_cpumask_create returned NULL */
+__u32 cpu;		/* the CPU the program ran on, the one it sets */
+bool set_hit;		/* test_cpu(cpu) after set_cpu */
+bool other_hit;		/* test_cpu(other_cpu) */
+__u32 first;		/* bpf_cpumask_first after set_cpu */
+bool cleared_hit;	/* test_cpu(cpu) after clear_cpu */
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
 	struct bpf_cpumask *mask;
-	u32 cpu, other;
+	u32 me;
 
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
 	mask = bpf_cpumask_create();
 	if (!mask) {
-		res[8] = 1;
-		res[0] = 1;
+		create_null = true;
+		done = true;
 		return 0;
 	}
-	cpu = bpf_get_smp_processor_id();
-	other = (u32)res[5];
-	bpf_cpumask_set_cpu(cpu, mask);
-	res[2] = cpu;
-	res[3] = bpf_cpumask_test_cpu(cpu, (const struct cpumask *)mask);
-	res[4] = bpf_cpumask_test_cpu(other, (const struct cpumask *)mask);
-	res[6] = bpf_cpumask_first((const struct cpumask *)mask);
-	bpf_cpumask_clear_cpu(cpu, mask);
-	res[7] = bpf_cpumask_test_cpu(cpu, (const struct cpumask *)mask);
+	me = bpf_get_smp_processor_id();
+	bpf_cpumask_set_cpu(me, mask);
+	cpu = me;
+	set_hit = bpf_cpumask_test_cpu(me, (const struct cpumask *)mask);
+	other_hit = bpf_cpumask_test_cpu(other_cpu, (const struct cpumask *)mask);
+	first = bpf_cpumask_first((const struct cpumask *)mask);
+	bpf_cpumask_clear_cpu(me, mask);
+	cleared_hit = bpf_cpumask_test_cpu(me, (const struct cpumask *)mask);
 	bpf_cpumask_release(mask);
-	res[0] = 1;
+	done = true;
 	return 0;
 }
 

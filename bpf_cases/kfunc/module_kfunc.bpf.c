@@ -5,20 +5,21 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "kmatrix.h"
 
 extern u64 kmatrix_kfunc_mix(u64 a, u64 b) __ksym;
 
-/* res[0] done, res[1] tgid filter, res[2] a, res[3] b (set by the check),
- * res[4] the kfunc's result */
-__u64 res[5];
+__u64 a, b;	/* in (set by the check) */
+bool done;
+__u64 result;	/* kmatrix_kfunc_mix(a, b) */
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(call_module_kfunc, struct pt_regs *regs, long id)
 {
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
-	res[4] = kmatrix_kfunc_mix(res[2], res[3]);
-	res[0] = 1;
+	result = kmatrix_kfunc_mix(a, b);
+	done = true;
 	return 0;
 }
 

@@ -1,5 +1,4 @@
-"""kfunc: a kfunc registered by a kernel module the check builds on the target, loads, calls
-from BPF and unloads."""
+"""kfunc: a kfunc of a module the check builds on the target, loads, calls and unloads."""
 
 import os
 
@@ -19,20 +18,13 @@ MASK = 0xFFFFFFFFFFFFFFFF
 def run(t):
     ko = t.build_module("module_kfunc_src")
     magic = (os.getpid() * 0x9E3779B97F4A7C15) & MASK
-    name = t.insmod(ko, "magic=%d" % magic)
-    t.detail("module", name)
+    name = t.detail("module", t.insmod(ko, "magic=%d" % magic))
     # /sys/kernel/btf/<module> (a file) exists once the kernel accepted the module's BTF.
     t.expect(os.path.exists("/sys/kernel/btf/" + name),
              "module %s is loaded but has no BTF in /sys/kernel/btf" % name)
     obj = t.load()
-    a, b = 0x1234567 + os.getpid(), 0xABCDEF
-    obj.bss_set_u64(2, a)
-    obj.bss_set_u64(3, b)
-    obj.bss_set_u64(1, os.getpid())
+    obj.bss.a, obj.bss.b = 0x1234567 + os.getpid(), 0xABCDEF
     t.attach(obj, "call_module_kfunc")
-    done, _flt, _a, _b, got = t.wait_bss(obj, 5)
-    want = ((a * 3 + b) & MASK) ^ magic
-    t.detail("result", "0x%x" % got)
-    t.detail("expected", "0x%x" % want)
-    t.expect(done == 1, "tp_btf/sys_enter program did not fire")
-    t.expect(got == want, "kmatrix_kfunc_mix returned 0x%x, expected 0x%x" % (got, want))
+    t.expect_true(t.wait(lambda: obj.bss.done), "fired")
+    want = t.detail("expected", ((obj.bss.a * 3 + obj.bss.b) & MASK) ^ magic)
+    t.expect_eq(obj.bss.result, want, "result")

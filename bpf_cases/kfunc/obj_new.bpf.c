@@ -5,6 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "kmatrix.h"
 
 extern void *bpf_obj_new_impl(__u64 local_type_id, void *meta) __ksym;
 extern void bpf_obj_drop_impl(void *kptr, void *meta) __ksym;
@@ -16,11 +17,12 @@ struct kmx_node {
 	__u64 pad[6];
 };
 
-/* res[0] done, res[1] tgid filter (set by the check), res[2] input (set by the
- * check), res[3] key read back, res[4] val read back, res[5] bpf_obj_new
- * returned NULL, res[6] objects allocated and dropped, res[7] nonzero bytes
- * seen in the fresh object (must be 0: bpf_obj_new zeroes) */
-__u64 res[8];
+__u64 key;		/* in (set by the check) */
+bool done;
+bool new_null;		/* bpf_obj_new returned NULL */
+__u64 got_key, got_val;	/* read back through the object */
+__u64 dropped;		/* objects allocated and dropped */
+__u64 nonzero;		/* OR of the fresh object's words: 0, bpf_obj_new zeroes */
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
@@ -29,26 +31,26 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 	__u64 nz = 0;
 	int i;
 
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
 	n = bpf_obj_new_impl(bpf_core_type_id_local(struct kmx_node), NULL);
 	if (!n) {
-		res[5] = 1;
-		res[0] = 1;
+		new_null = true;
+		done = true;
 		return 0;
 	}
 	nz |= n->key | n->val;
 	for (i = 0; i < 6; i++)
 		nz |= n->pad[i];
-	n->key = res[2];
-	n->val = res[2] * 7 + 3;
+	n->key = key;
+	n->val = key * 7 + 3;
 	n->pad[5] = n->key ^ n->val;
-	res[3] = n->key;
-	res[4] = n->pad[5] ^ n->key; /* = val again, read back through the object */
-	res[7] = nz;
+	got_key = n->key;
+	got_val = n->pad[5] ^ n->key; /* = val again, read back through the object */
+	nonzero = nz;
 	bpf_obj_drop_impl(n, NULL);
-	res[6]++;
-	res[0] = 1;
+	dropped++;
+	done = true;
 	return 0;
 }
 

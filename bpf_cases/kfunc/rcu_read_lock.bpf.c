@@ -5,48 +5,53 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "kmatrix.h"
 
 extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
 
-/* res[0] done, res[1] tgid filter (set by the check), res[2] real_parent->tgid
- * read inside the RCU section, res[3] real_parent was NULL, res[4] sections run
- * (2 per hit), res[5] real_parent->tgid read in the second section */
-__u64 res[6];
+bool done;
+bool parent_null;		/* real_parent was NULL */
+__s32 parent_tgid;		/* real_parent->tgid read inside the first section */
+__s32 parent_tgid2;		/* and inside the second */
+__u32 sections;			/* sections run (2 per hit) */
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long id)
 {
 	struct task_struct *task, *parent;
 
-	if (!res[1] || (bpf_get_current_pid_tgid() >> 32) != res[1] || res[0])
+	if (!kmx_ours() || done)
 		return 0;
 	task = bpf_get_current_task_btf();
 	bpf_rcu_read_lock();
 	parent = task->real_parent; /* __rcu: read under the lock */
 	if (parent)
-		res[2] = parent->tgid;
+		parent_tgid = parent->tgid;
 	else
-		res[3] = 1;
-	res[4]++;
+		parent_null = true;
+	sections++;
 	bpf_rcu_read_unlock();
 	/* A second section after the first closed: the pointer must be re-read. */
 	bpf_rcu_read_lock();
 	parent = task->real_parent;
 	if (parent)
-		res[5] = parent->tgid;
-	res[4]++;
+		parent_tgid2 = parent->tgid;
+	sections++;
 	bpf_rcu_read_unlock();
-	res[0] = 1;
+	done = true;
 	return 0;
 }
 
-/* Never loaded for the run: leaves the section open, so it must be rejected. */
+/* Leaves the section open on one path, so it must be rejected (t.load() leaves it
+ * out). 6.2-6.7 say "... is missing"; later kernels name the exit inside the region. */
 SEC("tp_btf/sys_enter")
+__failure __msg("bpf_rcu_read_unlock is missing") __msg_or("inside bpf_rcu_read_lock-ed region")
+__errno(EINVAL)
 int BPF_PROG(unbalanced, struct pt_regs *regs, long id)
 {
 	bpf_rcu_read_lock();
-	if (res[1])
+	if (kmx_tgid)
 		bpf_rcu_read_unlock();
 	return 0;
 }

@@ -4,13 +4,14 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "kmatrix.h"
 
 extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym;
 extern void bpf_task_release(struct task_struct *p) __ksym;
 
-/* res[0] hits, res[1] pid of the acquired task, res[2] tgid filter (set by the
- * check), res[3] times bpf_task_acquire returned NULL */
-__u64 res[4];
+__u64 hits;		/* forks whose new task was acquired */
+__s32 acquired_pid;	/* pid of the task bpf_task_acquire returned */
+__u64 acquire_null;	/* times bpf_task_acquire returned NULL */
 
 SEC("tp_btf/task_newtask")
 int BPF_PROG(on_newtask, struct task_struct *task, u64 clone_flags)
@@ -18,15 +19,15 @@ int BPF_PROG(on_newtask, struct task_struct *task, u64 clone_flags)
 	struct task_struct *acquired;
 
 	/* Only forks done by the check's process count: other tasks fork too. */
-	if (!res[2] || (bpf_get_current_pid_tgid() >> 32) != res[2])
+	if (!kmx_ours())
 		return 0;
 	acquired = bpf_task_acquire(task);
 	if (!acquired) {
-		__sync_fetch_and_add(&res[3], 1);
+		__sync_fetch_and_add(&acquire_null, 1);
 		return 0;
 	}
-	res[1] = acquired->pid;
-	__sync_fetch_and_add(&res[0], 1);
+	acquired_pid = acquired->pid;
+	__sync_fetch_and_add(&hits, 1);
 	bpf_task_release(acquired);
 	return 0;
 }

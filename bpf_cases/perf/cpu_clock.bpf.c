@@ -3,14 +3,14 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-/* res[0] samples, res[1] sample_period seen in the context */
-__u64 res[2];
+__u64 samples;
+__u64 sample_period;	/* as the context says */
 
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
 {
-	__sync_fetch_and_add(&res[0], 1);
-	res[1] = ctx->sample_period;
+	__sync_fetch_and_add(&samples, 1);
+	sample_period = ctx->sample_period;
 	return 0;
 }
 

@@ -4,20 +4,21 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-/* res[0] samples, res[1] sample_period seen, res[2] last counter value,
- * res[3] last read_value rc, res[4] enabled time seen */
-__u64 res[5];
+__u64 samples;
+__u64 sample_period;	/* as the context says */
+__s64 read_rc;		/* the last bpf_perf_prog_read_value's return */
+__u64 counter, enabled;	/* and what it read */
 
 SEC("perf_event")
 int on_sample(struct bpf_perf_event_data *ctx)
 {
 	struct bpf_perf_event_value v = {};
 
-	res[3] = (__u64)(__s64)bpf_perf_prog_read_value(ctx, &v, sizeof(v));
-	res[2] = v.counter;
-	res[4] = v.enabled;
-	res[1] = ctx->sample_period;
-	__sync_fetch_and_add(&res[0], 1);
+	read_rc = bpf_perf_prog_read_value(ctx, &v, sizeof(v));
+	counter = v.counter;
+	enabled = v.enabled;
+	sample_period = ctx->sample_period;
+	__sync_fetch_and_add(&samples, 1);
 	return 0;
 }
 

@@ -4,11 +4,6 @@ import os
 import re
 import sys
 
-try:
-    from kmatrix_agent import perfev
-except ImportError:  # run from a checkout
-    from kmatrix.agent import perfev
-
 CASE = {
     "description": "perf lock contention -b (BPF programs on the contention_begin/end "
                    "tracepoints) reports contended kernel locks for a workload of threads "
@@ -44,6 +39,7 @@ ROW = re.compile(r"^\s*(\d+)\s+\S+\s+\S+\s+\S+\s+(\S+)\s+(\S.*)$")
 
 
 def run(t):
+    perfev = t.perfev
     if perfev.perf_tool() is None:
         t.skip("environment-blocks", "the perf tool is not installed on the target")
     d = t.case_files()
@@ -60,7 +56,7 @@ def run(t):
     if "BUILD_BPF_SKEL" in text:
         t.skip("environment-blocks", "this perf was built without BUILD_BPF_SKEL, so "
                "`perf lock contention -b` is not available (%s)"
-               % _version())
+               % _version(perfev))
     if re.search(r"perf not found for kernel|No such file or directory.*perf_", text):
         t.skip("environment-blocks", "the installed perf does not match the running kernel: %s"
                % (lines[0] if lines else "?"))
@@ -77,7 +73,7 @@ def run(t):
     t.expect(sum(r["contended"] for r in rows) > 0, "every reported lock has 0 contentions")
 
 
-def _version():
+def _version(perfev):
     try:
         rc, out, _err = perfev.run_perf(["--version"], timeout=20)
         return out.strip() if rc == 0 else "perf --version failed"

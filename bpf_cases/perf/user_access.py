@@ -4,11 +4,6 @@ import json
 import os
 import signal
 
-try:
-    from kmatrix_agent import perfev
-except ImportError:  # run from a checkout
-    from kmatrix.agent import perfev
-
 CASE = {
     "description": "self-monitoring: a hardware counter's mmap'd user page allows rdpmc "
                    "(cap_user_rdpmc, index) and the value read in user space tracks read(2)",
@@ -31,6 +26,7 @@ def _burn(n=200000):
 def _probe(t, attr, say):
     """Runs in a child that opens its own event: self-monitoring means the reading
     thread is the counted one. A bad counter read kills only the child."""
+    perfev = t.perfev
     fd = t.lib.perf_event_open(attr, 0, -1, -1, 0)
     page = perfev.UserPage(fd)
     reader = perfev.CounterReader(t.workdir)
@@ -83,6 +79,7 @@ def _in_child(t, attr):
 
 
 def run(t):
+    perfev = t.perfev
     arch = t.arch
     restore = None
     attr_kw = {"disabled": True, "exclude_kernel": True, "exclude_hv": True}

@@ -8,36 +8,32 @@
  * read, which every kernel with fmod_ret allows. Only our process is affected. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include "kmatrix.h"
 
-/* in: res[0] errno fmod_ret returns negated (0 = let the hook run),
- *     res[1] tgid of the check;
- * out: res[2] fmod_ret hits, res[3] return value fmod_ret was handed,
- *      res[4] fexit hits, res[5] return value fexit saw */
-__u64 res[6];
-
-static int ours(void)
-{
-	return (bpf_get_current_pid_tgid() >> 32) == res[1];
-}
+__s32 override_errno;	/* in: fmod_ret returns -override_errno (0: let the hook run) */
+__u64 modify_hits;
+__s32 handed;		/* the return value fmod_ret was handed */
+__u64 fexit_hits;
+__s32 fexit_ret;	/* the return value fexit saw */
 
 /* ctx[0] = p (never read), ctx[1] = return value so far */
 SEC("fmod_ret/security_task_getsid")
 int modify(unsigned long long *ctx)
 {
-	if (!ours())
+	if (!kmx_ours())
 		return 0;
-	res[3] = (__u64)(__s64)(int)ctx[1];
-	__sync_fetch_and_add(&res[2], 1);
-	return -(int)res[0];
+	handed = (int)ctx[1];
+	__sync_fetch_and_add(&modify_hits, 1);
+	return -override_errno;
 }
 
 SEC("fexit/security_task_getsid")
 int after(unsigned long long *ctx)
 {
-	if (!ours())
+	if (!kmx_ours())
 		return 0;
-	res[5] = (__u64)(__s64)(int)ctx[1];
-	__sync_fetch_and_add(&res[4], 1);
+	fexit_ret = (int)ctx[1];
+	__sync_fetch_and_add(&fexit_hits, 1);
 	return 0;
 }
 

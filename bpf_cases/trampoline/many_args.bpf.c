@@ -7,53 +7,63 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-/* res[0] fentry hits, res[1..7] a, *b, c, d, e, f, g at entry;
- * res[8] fmod_ret hits, res[9] g it saw; res[10] fexit hits, res[11..17]
- * a, *b, c, d, e, f, g at exit, res[18] return value */
-__u64 res[19];
+/* What fentry and fexit saw: hits, a, *b, c, d, e, f, g and (fexit) the return value. */
+struct kmx_seen {
+	__u64 hits;
+	__s64 args[7];
+	__s64 ret;
+};
 
-static __u64 deref(int *p)
+struct kmx_seen entry_seen, exit_seen;
+__u64 modret_hits;
+__s64 modret_g;		/* the 7th argument as fmod_ret saw it */
+
+static __s64 deref(int *p)
 {
 	int v = -1;
 
 	bpf_probe_read_kernel(&v, sizeof(v), p);
-	return (__u64)(__s64)v;
+	return v;
 }
 
 SEC("fentry/bpf_modify_return_test2")
 int BPF_PROG(on_entry, int a, int *b, short c, int d, void *e, char f, int g)
 {
-	res[1] = a;
-	res[2] = deref(b);
-	res[3] = c;
-	res[4] = d;
-	res[5] = (long)e;
-	res[6] = f;
-	res[7] = g;
-	__sync_fetch_and_add(&res[0], 1);
+	struct kmx_seen *s = &entry_seen;
+
+	s->args[0] = a;
+	s->args[1] = deref(b);
+	s->args[2] = c;
+	s->args[3] = d;
+	s->args[4] = (long)e;
+	s->args[5] = f;
+	s->args[6] = g;
+	__sync_fetch_and_add(&s->hits, 1);
 	return 0;
 }
 
 SEC("fmod_ret/bpf_modify_return_test2")
 int BPF_PROG(passive, int a, int *b, short c, int d, void *e, char f, int g, int ret)
 {
-	res[9] = g;
-	__sync_fetch_and_add(&res[8], 1);
+	modret_g = g;
+	__sync_fetch_and_add(&modret_hits, 1);
 	return 0;
 }
 
 SEC("fexit/bpf_modify_return_test2")
 int BPF_PROG(on_exit, int a, int *b, short c, int d, void *e, char f, int g, int ret)
 {
-	res[11] = a;
-	res[12] = deref(b);
-	res[13] = c;
-	res[14] = d;
-	res[15] = (long)e;
-	res[16] = f;
-	res[17] = g;
-	res[18] = (__u64)(__s64)ret;
-	__sync_fetch_and_add(&res[10], 1);
+	struct kmx_seen *s = &exit_seen;
+
+	s->args[0] = a;
+	s->args[1] = deref(b);
+	s->args[2] = c;
+	s->args[3] = d;
+	s->args[4] = (long)e;
+	s->args[5] = f;
+	s->args[6] = g;
+	s->ret = ret;
+	__sync_fetch_and_add(&s->hits, 1);
 	return 0;
 }
 

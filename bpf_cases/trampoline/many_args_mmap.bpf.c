@@ -6,38 +6,48 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "kmatrix.h"
 
 #define MAXARGS 12
 
-/* in: res[0] tgid to watch, res[1] the mmap length to match (argument 2);
- * out: res[2] fentry hits, res[3] argument count, res[4..15] arguments,
- * res[16] fexit hits, res[17] return value, res[18..29] fexit's arguments */
-__u64 res[30];
+/* What fentry and fexit saw of our mmap: hits, bpf_get_func_arg_cnt, the
+ * arguments and (fexit) the return value. */
+struct kmx_seen {
+	__u64 hits;
+	__u64 nargs;
+	__u64 args[MAXARGS];
+	__u64 ret;
+};
+
+__u64 length;		/* in: the mmap length to match (argument 2) */
+struct kmx_seen entry_seen, exit_seen;
 
 static int ours(void *ctx)
 {
 	__u64 len = 0;
 
-	if ((bpf_get_current_pid_tgid() >> 32) != res[0])
-		return 0;
-	return bpf_get_func_arg(ctx, 2, &len) == 0 && len == res[1];
+	return kmx_ours() && bpf_get_func_arg(ctx, 2, &len) == 0 && len == length;
+}
+
+static __always_inline void record(void *ctx, struct kmx_seen *s)
+{
+	__u64 v;
+	int i;
+
+	s->nargs = bpf_get_func_arg_cnt(ctx);
+	for (i = 0; i < MAXARGS; i++) {
+		v = 0;
+		bpf_get_func_arg(ctx, i, &v);
+		s->args[i] = v;
+	}
+	__sync_fetch_and_add(&s->hits, 1);
 }
 
 SEC("fentry/do_mmap")
 int BPF_PROG(on_entry)
 {
-	__u64 v;
-	int i;
-
-	if (!ours(ctx))
-		return 0;
-	res[3] = bpf_get_func_arg_cnt(ctx);
-	for (i = 0; i < MAXARGS; i++) {
-		v = 0;
-		bpf_get_func_arg(ctx, i, &v);
-		res[4 + i] = v;
-	}
-	__sync_fetch_and_add(&res[2], 1);
+	if (ours(ctx))
+		record(ctx, &entry_seen);
 	return 0;
 }
 
@@ -45,18 +55,12 @@ SEC("fexit/do_mmap")
 int BPF_PROG(on_exit)
 {
 	__u64 v = 0;
-	int i;
 
 	if (!ours(ctx))
 		return 0;
 	bpf_get_func_ret(ctx, &v);
-	res[17] = v;
-	for (i = 0; i < MAXARGS; i++) {
-		v = 0;
-		bpf_get_func_arg(ctx, i, &v);
-		res[18 + i] = v;
-	}
-	__sync_fetch_and_add(&res[16], 1);
+	exit_seen.ret = v;
+	record(ctx, &exit_seen);
 	return 0;
 }
 

@@ -5,32 +5,33 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-/* in: res[0] frame length to count; out: res[1] fentry hits, res[2] ifindex
- * of the device, res[3] fexit hits, res[4] return value (NETDEV_TX_OK = 0),
- * res[5] the skb fentry matched last */
-__u64 res[6];
+__u32 frame_len;	/* in: the frame length to count (set by the check) */
+__u64 entry_hits, exit_hits;
+__u32 ifindex;		/* of the device veth_xmit ran for */
+__s32 ret;		/* veth_xmit's return value (NETDEV_TX_OK = 0) */
+__u64 last_skb;		/* the skb fentry matched last */
 
 SEC("fentry/veth_xmit")
 int BPF_PROG(on_xmit, struct sk_buff *skb, struct net_device *dev)
 {
-	if (skb->len != res[0])
+	if (skb->len != frame_len)
 		return 0;
-	res[2] = dev->ifindex;
-	res[5] = (__u64)skb;
-	__sync_fetch_and_add(&res[1], 1);
+	ifindex = dev->ifindex;
+	last_skb = (__u64)skb;
+	__sync_fetch_and_add(&entry_hits, 1);
 	return 0;
 }
 
 SEC("fexit/veth_xmit")
-int BPF_PROG(after_xmit, struct sk_buff *skb, struct net_device *dev, int ret)
+int BPF_PROG(after_xmit, struct sk_buff *skb, struct net_device *dev, int rc)
 {
 	/* By now the skb went to the peer (header pulled) or was freed: match the
 	 * pointer fentry saw instead of reading it. veth_xmit runs on one CPU. */
-	if ((__u64)skb != res[5])
+	if ((__u64)skb != last_skb)
 		return 0;
-	res[5] = 0;
-	res[4] = (__u64)(__s64)ret;
-	__sync_fetch_and_add(&res[3], 1);
+	last_skb = 0;
+	ret = rc;
+	__sync_fetch_and_add(&exit_hits, 1);
 	return 0;
 }
 

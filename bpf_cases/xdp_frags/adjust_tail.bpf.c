@@ -4,21 +4,21 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-/* in: res[0] delta (s64 in a u64); out: res[1] helper rc, res[2]/res[3] buff
- * length before/after, res[4]/res[5] linear length before/after, res[6] runs */
-__u64 res[7];
+__s32 delta;		/* in: the delta to adjust the tail by (set by the check) */
+__u64 runs;
+__s64 rc;		/* bpf_xdp_adjust_tail's return */
+__u64 len_before, len_after;		/* bpf_xdp_get_buff_len */
+__u64 linear_before, linear_after;	/* data_end - data */
 
 SEC("xdp.frags")
 int adjust(struct xdp_md *ctx)
 {
-	int delta = (int)(__s64)res[0];
-
-	res[6]++;
-	res[2] = bpf_xdp_get_buff_len(ctx);
-	res[4] = ctx->data_end - ctx->data;
-	res[1] = (__u64)(__s64)bpf_xdp_adjust_tail(ctx, delta);
-	res[3] = bpf_xdp_get_buff_len(ctx);
-	res[5] = ctx->data_end - ctx->data;
+	runs++;
+	len_before = bpf_xdp_get_buff_len(ctx);
+	linear_before = ctx->data_end - ctx->data;
+	rc = bpf_xdp_adjust_tail(ctx, delta);
+	len_after = bpf_xdp_get_buff_len(ctx);
+	linear_after = ctx->data_end - ctx->data;
 	return XDP_PASS;
 }
 

@@ -5,34 +5,36 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-/* inputs (set by the check): res[0] offset of the head->frag boundary,
- * res[1] offset of the frag->frag boundary (0 = just measure);
- * outputs: res[2] bpf_xdp_get_buff_len, res[3] linear length, res[4]/res[5]
- * markers read across boundary a/b, res[6]/res[7] load rcs, res[8]/res[9]
- * store rcs, res[10] runs */
-__u64 res[11];
+/* in: the offsets of the head->frag and frag->frag boundaries (0: just measure) */
+__u32 boundary_a, boundary_b;
+
+__u64 runs;
+__u64 buff_len;			/* bpf_xdp_get_buff_len */
+__u64 linear_len;		/* data_end - data */
+char read_a[8], read_b[8];	/* the markers read across boundary a and b */
+__s64 load_a_rc, load_b_rc, store_a_rc, store_b_rc;
 
 SEC("xdp.frags")
 int xdp_frags(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 oa = res[0], ob = res[1];
+	__u32 oa = boundary_a, ob = boundary_b;
 	__u64 a = 0, b = 0;
 
-	res[10]++;
-	res[2] = bpf_xdp_get_buff_len(ctx);
-	res[3] = data_end - data;
+	runs++;
+	buff_len = bpf_xdp_get_buff_len(ctx);
+	linear_len = data_end - data;
 	if (oa < 4 || ob < 4)
 		return XDP_PASS;
-	res[6] = bpf_xdp_load_bytes(ctx, oa - 4, &a, sizeof(a));
-	res[7] = bpf_xdp_load_bytes(ctx, ob - 4, &b, sizeof(b));
-	res[4] = a;
-	res[5] = b;
+	load_a_rc = bpf_xdp_load_bytes(ctx, oa - 4, &a, sizeof(a));
+	load_b_rc = bpf_xdp_load_bytes(ctx, ob - 4, &b, sizeof(b));
+	__builtin_memcpy(read_a, &a, sizeof(a));
+	__builtin_memcpy(read_b, &b, sizeof(b));
 	a = ~a;
 	b = ~b;
-	res[8] = bpf_xdp_store_bytes(ctx, oa - 4, &a, sizeof(a));
-	res[9] = bpf_xdp_store_bytes(ctx, ob - 4, &b, sizeof(b));
+	store_a_rc = bpf_xdp_store_bytes(ctx, oa - 4, &a, sizeof(a));
+	store_b_rc = bpf_xdp_store_bytes(ctx, ob - 4, &b, sizeof(b));
 	return XDP_PASS;
 }
 

@@ -4,19 +4,19 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
-__u64 res[2]; /* res[0] runs of the unaware program, res[1] of the aware one */
+__u64 unaware_runs, aware_runs;
 
 SEC("xdp")
 int unaware(struct xdp_md *ctx)
 {
-	__sync_fetch_and_add(&res[0], 1);
+	__sync_fetch_and_add(&unaware_runs, 1);
 	return XDP_PASS;
 }
 
 SEC("xdp.frags")
 int aware(struct xdp_md *ctx)
 {
-	__sync_fetch_and_add(&res[1], 1);
+	__sync_fetch_and_add(&aware_runs, 1);
 	return XDP_PASS;
 }
 

@@ -8,10 +8,13 @@
 
 #define KMX_ETHERTYPE 0x88B5 /* IEEE "local experimental" */
 
-/* res[0] frames, res[1] bytes (bpf_xdp_get_buff_len), res[2] frames longer
- * than their linear part, res[3] largest frame, res[4] smallest linear part,
- * res[5] trailers that matched, res[6] other frames seen */
-__u64 res[7];
+__u64 frames;
+__u64 bytes;		/* sum of bpf_xdp_get_buff_len */
+__u64 multi_buffer;	/* frames longer than their linear part */
+__u64 largest;		/* the longest frame */
+__u64 smallest_linear;	/* the shortest linear part */
+__u64 trailers_ok;	/* frames whose trailer (their own length) read back right */
+__u64 other_frames;	/* frames that are not ours */
 
 SEC("xdp.frags")
 int count_jumbo(struct xdp_md *ctx)
@@ -21,28 +24,24 @@ int count_jumbo(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	__u64 len, linear, trailer = 0;
 
-	if ((void *)(eth + 1) > data_end) {
-		__sync_fetch_and_add(&res[6], 1);
-		return XDP_PASS;
-	}
-	if (eth->h_proto != bpf_htons(KMX_ETHERTYPE)) {
-		__sync_fetch_and_add(&res[6], 1);
+	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(KMX_ETHERTYPE)) {
+		__sync_fetch_and_add(&other_frames, 1);
 		return XDP_PASS;
 	}
 	len = bpf_xdp_get_buff_len(ctx);
 	linear = data_end - data;
-	__sync_fetch_and_add(&res[0], 1);
-	__sync_fetch_and_add(&res[1], len);
+	__sync_fetch_and_add(&frames, 1);
+	__sync_fetch_and_add(&bytes, len);
 	if (len > linear)
-		__sync_fetch_and_add(&res[2], 1);
-	if (len > res[3])
-		res[3] = len;
-	if (res[4] == 0 || linear < res[4])
-		res[4] = linear;
+		__sync_fetch_and_add(&multi_buffer, 1);
+	if (len > largest)
+		largest = len;
+	if (smallest_linear == 0 || linear < smallest_linear)
+		smallest_linear = linear;
 	/* The frame ends with its own length as a u64. */
 	if (len >= 22 && bpf_xdp_load_bytes(ctx, len - 8, &trailer, sizeof(trailer)) == 0 &&
 	    trailer == len)
-		__sync_fetch_and_add(&res[5], 1);
+		__sync_fetch_and_add(&trailers_ok, 1);
 	return XDP_DROP;
 }
 

@@ -136,3 +136,118 @@ def vmlinux_func_ids(path=VMLINUX):
 def vmlinux_func_names(path=VMLINUX):
     """FUNC names of the running kernel's BTF; raises OSError/BTFError."""
     return set(vmlinux_func_ids(path))
+
+
+# -- an object's own BTF (the .BTF section of a .bpf.o) ---------------------------------
+#
+# The vmlinux walk above only needs names; a check reading the object's globals needs
+# the types themselves: sizes, signedness, array lengths, struct members.
+
+KIND_INT, KIND_PTR, KIND_ARRAY, KIND_STRUCT, KIND_UNION, KIND_ENUM = 1, 2, 3, 4, 5, 6
+KIND_FWD, KIND_TYPEDEF, KIND_VOLATILE, KIND_CONST, KIND_RESTRICT = 7, 8, 9, 10, 11
+KIND_FUNC_PROTO, KIND_VAR, KIND_DATASEC, KIND_FLOAT, KIND_TYPE_TAG, KIND_ENUM64 = \
+    13, 14, 15, 16, 18, 19
+KIND_NAMES = {1: "INT", 2: "PTR", 3: "ARRAY", 4: "STRUCT", 5: "UNION", 6: "ENUM", 7: "FWD",
+              8: "TYPEDEF", 9: "VOLATILE", 10: "CONST", 11: "RESTRICT", 12: "FUNC",
+              13: "FUNC_PROTO", 14: "VAR", 15: "DATASEC", 16: "FLOAT", 17: "DECL_TAG",
+              18: "TYPE_TAG", 19: "ENUM64"}
+INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
+# Kinds that only qualify or rename another type.
+MODIFIERS = (KIND_TYPEDEF, KIND_VOLATILE, KIND_CONST, KIND_RESTRICT, KIND_TYPE_TAG)
+
+
+class Type(object):
+    """One BTF type record. `ref` is size or type id (per kind); `items` holds the
+    members (STRUCT/UNION: (name, type, bit offset, bitfield size)), the enumerators
+    (ENUM/ENUM64: (name, value)), the variables (DATASEC: (type, offset, size)) or the
+    parameters (FUNC_PROTO: (name, type)); `extra` the kind's fixed data (INT:
+    (encoding, bit offset, bits), ARRAY: (elem type, index type, count), VAR: linkage,
+    DECL_TAG: component index)."""
+
+    __slots__ = ("id", "kind", "name", "ref", "kflag", "items", "extra")
+
+    def __init__(self, tid, kind, name, ref, kflag, items, extra):
+        self.id = tid
+        self.kind = kind
+        self.name = name
+        self.ref = ref
+        self.kflag = kflag
+        self.items = items
+        self.extra = extra
+
+    def __repr__(self):
+        return "<BTF %s %r #%d>" % (KIND_NAMES.get(self.kind, self.kind), self.name, self.id)
+
+
+def parse(data):
+    """Every type of a raw BTF blob as a list indexed by type id (index 0 is void: None)."""
+    endian, _start, _end, strs = _layout(data)
+    u32 = struct.Struct(endian + "I").unpack_from
+    i32 = struct.Struct(endian + "i").unpack_from
+    types = [None]
+    for tid, kind, name_off, ref, off in _types(data):
+        info = u32(data, off + 4)[0]
+        vlen, kflag = info & 0xFFFF, bool(info >> 31)
+        body = off + 12
+        items, extra = (), None
+        if kind == KIND_INT:
+            v = u32(data, body)[0]
+            extra = ((v >> 24) & 0x0F, (v >> 16) & 0xFF, v & 0xFF)
+        elif kind == KIND_ARRAY:
+            extra = struct.unpack_from(endian + "III", data, body)
+        elif kind in (KIND_STRUCT, KIND_UNION):
+            items = []
+            for i in range(vlen):
+                m_name, m_type, m_off = struct.unpack_from(endian + "III", data, body + 12 * i)
+                if kflag:
+                    items.append((_cstr(strs, m_name), m_type, m_off & 0xFFFFFF, m_off >> 24))
+                else:
+                    items.append((_cstr(strs, m_name), m_type, m_off, 0))
+        elif kind == KIND_ENUM:
+            fmt = endian + ("i" if kflag else "I")
+            items = [(_cstr(strs, u32(data, body + 8 * i)[0]),
+                      struct.unpack_from(fmt, data, body + 8 * i + 4)[0]) for i in range(vlen)]
+        elif kind == KIND_ENUM64:
+            items = []
+            for i in range(vlen):
+                e_name, lo, hi = struct.unpack_from(endian + "III", data, body + 12 * i)
+                v = (hi << 32) | lo
+                if kflag and v >> 63:
+                    v -= 1 << 64
+                items.append((_cstr(strs, e_name), v))
+        elif kind == KIND_FUNC_PROTO:
+            items = [(_cstr(strs, u32(data, body + 8 * i)[0]), u32(data, body + 8 * i + 4)[0])
+                     for i in range(vlen)]
+        elif kind == KIND_VAR:
+            extra = u32(data, body)[0]
+        elif kind == KIND_DATASEC:
+            items = [struct.unpack_from(endian + "III", data, body + 12 * i) for i in range(vlen)]
+        elif kind == KIND_DECL_TAG:
+            extra = i32(data, body)[0]
+        types.append(Type(tid, kind, _cstr(strs, name_off), ref, kflag, items, extra))
+    return types
+
+
+def resolve(types, tid):
+    """The type behind typedefs and qualifiers (None for void)."""
+    seen = 0
+    t = types[tid] if 0 <= tid < len(types) else None
+    while t is not None and t.kind in MODIFIERS:
+        seen += 1
+        if seen > 64:
+            raise BTFError("type loop at BTF type %d" % tid)
+        t = types[t.ref] if 0 <= t.ref < len(types) else None
+    return t
+
+
+def decl_tags(types):
+    """FUNC/VAR name -> the strings of the DECL_TAGs on it (component -1), in BTF
+    order, which is source order: clang emits a declaration's tags as written."""
+    out = {}
+    for t in types:
+        if t is None or t.kind != KIND_DECL_TAG or t.extra != -1:
+            continue
+        target = types[t.ref] if 0 < t.ref < len(types) else None
+        if target is not None and target.kind in (KIND_FUNC, KIND_VAR):
+            out.setdefault(target.name, []).append(t.name)
+    return out

@@ -3,6 +3,11 @@
 Every link, object, fd and deferred callback a check creates through `t` is
 released by cleanup(), which the agent calls in a `finally`, so a check that
 raises half-way leaves nothing loaded in the kernel.
+
+Checks read like kernel selftests (docs/cases.md): named globals (`obj.bss.hits`,
+agent/globals.py), soft asserts that record what they compared and keep going
+(`t.expect_eq(hits, 1, "hits")`), and rejection expectations carried by the
+program itself as BTF decl tags (`__failure __msg("...")`, bpf_cases/include/kmatrix.h).
 """
 
 import errno as _errno
@@ -12,8 +17,12 @@ import struct
 import tempfile
 import time
 
+from . import btf as _btf
+from . import globals as _globals
 from . import kmod as _kmod
 from . import libbpf as _lb
+from . import net as _net
+from . import perfev as _perfev
 
 REASON_CLASSES = ("kernel-lacks", "environment-blocks", "hardware-missing")
 
@@ -39,6 +48,104 @@ def _matching_line(log, needle):
         if needle in line:
             return line.strip()
     return needle
+
+
+def _line_at(text, pos):
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start:end if end >= 0 else len(text)].strip()
+
+
+# The global the agent fills with its own tgid (bpf_cases/include/kmatrix.h: kmx_ours()).
+TGID_VAR = "kmx_tgid"
+# Printed by libbpf when the kernel refused a program load and it shows the verifier's log.
+VERIFIER_LOG_MARKS = ("BEGIN PROG LOAD LOG", "BEGIN DUMP LOG")
+
+
+class Rejection(object):
+    """What the tags of a program (kmatrix.h) say its load must do:
+    `msgs` = [[alternative, ...], ...] (each group must match, in order),
+    `errnos` = names (any one), `by` = "verifier" | "libbpf" | None."""
+
+    def __init__(self, tags):
+        self.failure = False
+        self.msgs = []
+        self.errnos = []
+        self.by = None
+        for tag in tags:
+            key, _, val = tag.partition(":")
+            if key == "failure":
+                self.failure = True
+            elif key == "msg":
+                self.msgs.append([val])
+            elif key == "msg_or":
+                if not self.msgs:
+                    raise ValueError("__msg_or(%r) has no __msg before it" % val)
+                self.msgs[-1].append(val)
+            elif key == "errno":
+                self.errnos.append(val)
+            elif key == "rejected_by":
+                self.by = val
+
+    def describe(self):
+        return " then ".join(" | ".join(repr(a) for a in g) for g in self.msgs)
+
+
+def _find_in_order(log, groups):
+    """(line of the last group's match, None) or (None, the group that is missing)."""
+    pos, line = 0, None
+    for group in groups:
+        hits = [(log.find(alt, pos), alt) for alt in group]
+        hits = [(i, alt) for i, alt in hits if i >= 0]
+        if not hits:
+            return None, group
+        i, alt = min(hits)
+        line = _line_at(log, i)
+        pos = i + len(alt)
+    return line, None
+
+
+LONG_BYTES = 32  # longer byte strings are summarised in details and messages
+
+
+def _show(v):
+    """A value as a failed expectation prints it: ints also in hex when large."""
+    if isinstance(v, (bytes, bytearray)) and len(v) > LONG_BYTES:
+        return "%d bytes %s..." % (len(v), bytes(v[:16]).hex())
+    if isinstance(v, (list, tuple)):
+        inner = ", ".join(_show(x) for x in v)
+        return "[%s]" % inner if isinstance(v, list) else "(%s)" % inner
+    if isinstance(v, bool) or not isinstance(v, int):
+        return repr(v)
+    if abs(v) >= 0x10000:
+        return "%d (%s0x%x)" % (v, "-" if v < 0 else "", abs(v))
+    return str(v)
+
+
+def _differ(actual, expected):
+    """Why two byte strings differ, when one is long: where, not a dump of both."""
+    if not (isinstance(actual, (bytes, bytearray)) and isinstance(expected, (bytes, bytearray))
+            and max(len(actual), len(expected)) > LONG_BYTES):
+        return None
+    n = min(len(actual), len(expected))
+    at = next((i for i in range(n) if actual[i] != expected[i]), n)
+    return "actual %d bytes != expected %d bytes, first difference at byte %d" % (
+        len(actual), len(expected), at)
+
+
+def _jsonable(v):
+    if isinstance(v, (bytes, bytearray)):
+        v = bytes(v)
+        if len(v) > LONG_BYTES:
+            return _show(v)
+        if all(0x20 <= c < 0x7F for c in v):
+            return v.decode("ascii")
+        return v.hex()
+    if isinstance(v, dict):
+        return dict((str(k), _jsonable(x)) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
 
 
 def _elf_section(elf, name):
@@ -89,6 +196,11 @@ class CaseContext(object):
     LoadFailed = _lb.LoadFailed
     AttachFailed = _lb.AttachFailed
     LibbpfError = _lb.LibbpfError
+    # The agent's helper modules: the one import path checks use (`t.net.veth_pair(t)`),
+    # the same in the bundle and in a checkout.
+    net = _net
+    perfev = _perfev
+    libbpf = _lb
 
     def __init__(self, case_id, meta, facts, workdir, lib=None, obj_source=None,
                  lib_error=None, files=None):
@@ -109,6 +221,7 @@ class CaseContext(object):
         # CASE["files"]: relative path -> bytes, or a callable returning that mapping.
         self._files = files
         self._files_dir = None
+        self._failures = []  # soft expectations that failed (expect_eq ...)
 
     # -- facts -----------------------------------------------------------------
 
@@ -119,17 +232,88 @@ class CaseContext(object):
     # -- outcomes --------------------------------------------------------------
 
     def skip(self, reason_class, sentence):
+        if self._failures:  # a failed expectation outweighs a later skip
+            raise Fail(self._summary("then the check skipped: %s" % sentence))
         raise Skip(reason_class, sentence)
 
     def fail(self, sentence):
-        raise Fail(sentence)
+        raise Fail(self._summary(sentence))
 
     def expect(self, cond, sentence):
+        """Hard: stop the check here with `sentence` unless `cond` holds."""
         if not cond:
-            raise Fail(sentence)
+            raise Fail(self._summary(sentence))
 
     def detail(self, key, value):
+        """Record `value` under `key` in the result's details; returns `value`."""
         self.details[str(key)] = value
+        return value
+
+    # -- soft expectations (selftests' ASSERT_*): record, keep going, fail at the end --
+
+    def _soft(self, ok, actual, what, text):
+        self.details[str(what)] = _jsonable(actual)
+        if not ok:
+            self._failures.append("%s: %s" % (what, text))
+            self.details["failed"] = list(self._failures)
+        return bool(ok)
+
+    def expect_eq(self, actual, expected, what):
+        return self._soft(actual == expected, actual, what, _differ(actual, expected) or
+                          "actual %s != expected %s" % (_show(actual), _show(expected)))
+
+    def expect_ne(self, actual, expected, what):
+        return self._soft(actual != expected, actual, what,
+                          "actual %s == expected-not %s" % (_show(actual), _show(expected)))
+
+    def expect_ge(self, actual, expected, what):
+        return self._soft(actual >= expected, actual, what,
+                          "actual %s < expected %s" % (_show(actual), _show(expected)))
+
+    def expect_le(self, actual, expected, what):
+        return self._soft(actual <= expected, actual, what,
+                          "actual %s > expected %s" % (_show(actual), _show(expected)))
+
+    def expect_gt(self, actual, expected, what):
+        return self._soft(actual > expected, actual, what,
+                          "actual %s <= expected %s" % (_show(actual), _show(expected)))
+
+    def expect_lt(self, actual, expected, what):
+        return self._soft(actual < expected, actual, what,
+                          "actual %s >= expected %s" % (_show(actual), _show(expected)))
+
+    def expect_true(self, actual, what):
+        return self._soft(bool(actual), actual, what, "actual %s is not true" % _show(actual))
+
+    def expect_false(self, actual, what):
+        return self._soft(not actual, actual, what, "actual %s is not false" % _show(actual))
+
+    def expect_values(self, source, **expected):
+        """expect_eq(source[name], value, name) for each name=value: the globals of a
+        section (`t.expect_values(obj.bss, hits=1, rc=0)`) or the members of a struct.
+        Returns True when all hold."""
+        ok = True
+        for name in sorted(expected):
+            ok = self.expect_eq(source[name], expected[name], name) and ok
+        return ok
+
+    @property
+    def failures(self):
+        return list(self._failures)
+
+    def _summary(self, last=None):
+        items = self._failures + ([last] if last else [])
+        if len(self._failures) > 1:
+            return "%d expectations failed: %s" % (len(self._failures), "; ".join(items))
+        return "; ".join(items)
+
+    def _fail(self, sentence):
+        return Fail(self._summary(sentence))
+
+    def finish(self):
+        """Called by the agent after run(t) returns: fail with every failed expectation."""
+        if self._failures:
+            raise Fail(self._summary())
 
     # -- BPF -------------------------------------------------------------------
 
@@ -147,25 +331,59 @@ class CaseContext(object):
             obj = lb.open_mem(self.obj_source, self.name)
         else:
             obj = lb.open_file(str(self.obj_source), self.name)
+        obj.elf = self.obj_source
         self._objs.append(obj)
         return obj
 
+    @staticmethod
+    def _info(obj):
+        """The object's BTF view, or None for an object we cannot read it from."""
+        try:
+            return obj.info
+        except (_globals.GlobalsError, _btf.BTFError, ValueError, struct.error, OSError):
+            return None
+
     def load(self, only=None):
-        """Open and load this case's object; `only` limits which programs load.
+        """Open and load this case's object; `only` limits which programs load,
+        else every program but those tagged __failure (they are for expect_rejected).
+        Then `kmx_tgid` (kmatrix.h), when the object has it, holds the agent's tgid.
 
         With the JIT off, a refusal that only means "the interpreter cannot do
         this" becomes an environment-blocks skip quoting the verifier.
         """
         obj = self.open()
-        if only is not None:
-            for prog in obj.programs():
+        info = self._info(obj)
+        for prog in obj.programs():
+            if only is not None:
                 obj.set_autoload(prog, prog in only)
+            elif info is not None and Rejection(info.tags_of(prog)).failure:
+                obj.set_autoload(prog, False)
         try:
             obj.load()
         except _lb.LoadFailed as e:
             self._skip_if_interpreter(e.log)
             raise
+        self._fill_tgid(obj, info)
         return obj
+
+    def _fill_tgid(self, obj, info=None, only_if_zero=False):
+        info = info or self._info(obj)
+        if info is None or TGID_VAR not in info.sections.get(".bss", {}) or not obj.loaded:
+            return
+        if only_if_zero and obj.bss[TGID_VAR]:
+            return
+        obj.bss[TGID_VAR] = os.getpid()
+
+    def wait(self, cond, trigger=None, timeout=5.0):
+        """Call `trigger` (default: a getppid syscall) until cond() is true or
+        `timeout` passes; returns the last cond() value."""
+        trigger = trigger or os.getppid
+        deadline = time.monotonic() + timeout
+        val = cond()
+        while not val and time.monotonic() < deadline:
+            trigger()
+            val = cond()
+        return val
 
     def _jit_enable(self):
         try:
@@ -183,24 +401,39 @@ class CaseContext(object):
                            "in use and the verifier refuses: %s" % _matching_line(log, needle))
 
     def expect_rejected(self, prog=None, verifier=None, errno=None):
-        """Pass only when loading is refused with an expected message.
+        """Pass only when loading `prog` is refused as expected; returns the log.
 
-        Defaults come from CASE["expect_reject"] = {"prog": name, "verifier":
-        substring or list (any one must appear in the libbpf/verifier log),
-        "errno": "EACCES" or a list of errno names}. A program that loads is a fail.
-        Returns the log text.
+        The expectation comes from the arguments, else CASE["expect_reject"] =
+        {"prog", "verifier": substring or list (any one must appear), "errno": name
+        or list}, else from the program's own tags (kmatrix.h): __msg("...") (all,
+        in order; __msg_or adds an alternative), __errno(E...) (any one),
+        __rejected_by(verifier|libbpf). Without a program named, the case's
+        meta["program"] (a tag-only case) or the object's one __failure program.
+        A program that loads is a fail.
         """
         spec = self.meta.get("expect_reject") or {}
-        prog = prog or spec.get("prog")
+        prog = prog or spec.get("prog") or self.meta.get("program")
         wanted = _as_list(verifier if verifier is not None else spec.get("verifier"))
         errnos = _as_list(errno if errno is not None else spec.get("errno"))
-        if not wanted:
-            raise ValueError("expect_rejected needs a verifier substring (CASE['expect_reject'])")
         obj = self.open()
+        rej = None
+        if not wanted:
+            info = self._info(obj)
+            tagged = [p for p in obj.programs()
+                      if info is not None and Rejection(info.tags_of(p)).failure]
+            if prog is None and len(tagged) == 1:
+                prog = tagged[0]
+            rej = Rejection(info.tags_of(prog)) if info is not None and prog else None
+            if rej is None or not rej.msgs:
+                raise ValueError("expect_rejected: no expected message for %s: tag the "
+                                 "program __failure __msg(\"...\") or set CASE['expect_reject']"
+                                 % ("program %s" % prog if prog else "object %s" % self.name))
+            errnos = errnos or rej.errnos
         if prog is not None:
             for name in obj.programs():
                 obj.set_autoload(name, name == prog)
         what = "program %s" % prog if prog else "object %s" % self.name
+        expected = rej.describe() if rej is not None else " | ".join(repr(w) for w in wanted)
         try:
             obj.load()
         except _lb.LoadFailed as e:
@@ -208,26 +441,50 @@ class CaseContext(object):
             self._skip_if_interpreter(log)
             name = _errno.errorcode.get(e.errno, str(e.errno))
             self.details["load_errno"] = name
-            hit = [w for w in wanted if w in log]
-            if hit:
-                self.details["rejected_with"] = _matching_line(log, hit[0])
+            if rej is not None:
+                line, missing = _find_in_order(log, rej.msgs)
+            else:
+                hit = [w for w in wanted if w in log]
+                line = _matching_line(log, hit[0]) if hit else None
+                missing = None if hit else wanted
+            if line is not None:
+                self.details["rejected_with"] = line
+            by_problem = self._rejected_by_problem(rej, log)
             tail = [ln for ln in log.splitlines() if ln.strip()][-6:]
-            if not hit or (errnos and name not in errnos):
+            if line is None or (errnos and name not in errnos) or by_problem:
                 if self.lib is not None:
                     self.lib.log.append(log)  # the agent puts it in the result's verifier_log
-            if not hit:
-                raise Fail("%s was rejected (%s), but the log has none of %s; it ends with: %s"
-                           % (what, _lb.errno_text(e.errno), " | ".join(repr(w) for w in wanted),
-                              " / ".join(x.strip() for x in tail))) from None
+            if line is None:
+                raise self._fail("%s was rejected (%s), but the log has none of %s%s; it ends "
+                           "with: %s" % (what, _lb.errno_text(e.errno),
+                                         " | ".join(repr(w) for w in missing),
+                                         " (expected %s)" % expected if rej else "",
+                                         " / ".join(x.strip() for x in tail))) from None
             if errnos and name not in errnos:
-                raise Fail("%s was rejected with %s, expected %s"
+                raise self._fail("%s was rejected with %s, expected %s"
                            % (what, _lb.errno_text(e.errno), " or ".join(errnos))) from None
+            if by_problem:
+                raise self._fail("%s: %s" % (what, by_problem)) from None
             return log
-        raise Fail("%s loaded, but it must be refused (expected %s)"
-                   % (what, " | ".join(repr(w) for w in wanted)))
+        raise self._fail("%s loaded, but it must be refused (expected %s)" % (what, expected))
+
+    @staticmethod
+    def _rejected_by_problem(rej, log):
+        if rej is None or rej.by is None:
+            return None
+        reached = any(m in log for m in VERIFIER_LOG_MARKS)
+        if rej.by == "libbpf" and reached:
+            return ("the program reached the verifier, but libbpf was to refuse it before "
+                    "the kernel saw it")
+        if rej.by == "verifier" and not reached:
+            return "the refusal did not come from the verifier (libbpf printed no verifier log)"
+        if rej.by not in ("libbpf", "verifier"):
+            return "__rejected_by(%s): say verifier or libbpf" % rej.by
+        return None
 
     def wait_bss(self, obj, n, done=None, trigger=None, timeout=5.0):
-        """Call `trigger` (default: a getppid syscall) until done(res) holds for the
+        """Legacy (`__u64 res[N]` cases; new checks use t.wait(lambda: obj.bss.done)):
+        call `trigger` (default: a getppid syscall) until done(res) holds for the
         first `n` .bss u64 words (default: res[0] != 0) or `timeout` passes; returns res."""
         done = done or (lambda r: r[0] != 0)
         trigger = trigger or os.getppid
@@ -276,16 +533,19 @@ class CaseContext(object):
         return out
 
     def attach(self, obj, prog):
+        self._fill_tgid(obj, only_if_zero=True)
         link = _lb.attach(self._need_lib(), obj, prog, "auto")
         self._links.append(link)
         return link
 
     def attach_xdp(self, obj, prog, ifindex):
+        self._fill_tgid(obj, only_if_zero=True)
         link = _lb.attach(self._need_lib(), obj, prog, "xdp", ifindex)
         self._links.append(link)
         return link
 
     def attach_perf_event(self, obj, prog, pfd):
+        self._fill_tgid(obj, only_if_zero=True)
         link = _lb.attach(self._need_lib(), obj, prog, "perf", pfd)
         self._links.append(link)
         return link

@@ -469,6 +469,11 @@ def soname_version(loaded=None):
     return None
 
 
+def _globals_module():
+    from . import globals as mod  # on first use: libbpf.py also loads on its own in tests
+    return mod
+
+
 class BpfObject(object):
     """A libbpf bpf_object; close() is idempotent and also frees the .bss mmap."""
 
@@ -478,6 +483,8 @@ class BpfObject(object):
         self.name = name
         self.loaded = False
         self._mmaps = {}
+        self.elf = None  # the object file (bytes or path), for its BTF: see globals.py
+        self._info = None
 
     def load(self):
         rc = self.lb.lib.bpf_object__load(self.ptr)
@@ -593,8 +600,44 @@ class BpfObject(object):
         cur[offset:offset + len(data)] = data
         self.lb.map_update(self.map_fd(sec), b"\0\0\0\0", bytes(cur))
 
+    # -- named globals (agent/globals.py) ---------------------------------------
+
+    @property
+    def info(self):
+        """The object's own BTF: globals by section, decl tags by program."""
+        if self._info is None:
+            src = self.elf
+            if src is None and getattr(self, "_keep", None) is not None:
+                src = self._keep.raw
+            if src is None:
+                raise ValueError("%s: no object file to read BTF from" % self.name)
+            if not isinstance(src, (bytes, bytearray)):
+                with open(src, "rb") as f:
+                    src = f.read()
+            self._info = _globals_module().ObjectInfo(src)
+        return self._info
+
+    def globals(self, sec):
+        """A SectionView of section `sec` (".bss", ".data", ".rodata", ".data.foo")."""
+        return _globals_module().SectionView(self, self.info, sec)
+
+    @property
+    def bss(self):
+        return self.globals(".bss")
+
+    @property
+    def data(self):
+        return self.globals(".data")
+
+    @property
+    def rodata(self):
+        return self.globals(".rodata")
+
+    # Legacy: positional u64 words, for cases written before named globals.
+
     def bss_u64(self, n):
-        """The first `n` u64 words of .bss (the `__u64 res[N]` convention)."""
+        """The first `n` u64 words of .bss (legacy `__u64 res[N]` convention;
+        new checks read named globals: obj.bss.NAME)."""
         raw = self.section_bytes(".bss")
         if len(raw) < 8 * n:
             raise ValueError(".bss of %s holds %d bytes, fewer than %d u64"
@@ -602,6 +645,7 @@ class BpfObject(object):
         return list(struct.unpack_from("=%dQ" % n, raw, 0))
 
     def bss_set_u64(self, index, value):
+        """Legacy: set u64 word `index` of .bss (new checks: obj.bss.NAME = value)."""
         self.section_write(8 * index, struct.pack("=Q", value & 0xFFFFFFFFFFFFFFFF))
 
     def test_run(self, prog, data=None, data_out_size=0, ctx=None, ctx_out_size=0,

@@ -27,29 +27,11 @@ from . import preflight as _preflight
 from . import probes as _probes
 from . import refusals as _refusals
 from . import requires as _requires
+from .compile import compile_argv
 
 AGENT_VERSION = "0.1.0"
 MAX_OUTPUT = 64 * 1024
 MAX_LOG = 256 * 1024
-
-# CASE["compiler"] -> argv prefix; {py} is the Python running the agent.
-BPF_TARGET = {"x86_64": "x86", "aarch64": "arm64", "riscv64": "riscv"}
-
-
-def compile_argv(compiler, src, out, include_dirs, arch, cflags=(), python=None):
-    """The compiler command for one case; shared with the controller's build.py."""
-    target = BPF_TARGET.get(arch, arch)
-    incs = []
-    for d in include_dirs:
-        incs += ["-I", str(d)]
-    common = ["-g", "-O2", "-D__TARGET_ARCH_%s" % target] + incs + list(cflags)
-    if compiler == "ziglang":
-        # Debian's clang 14 cannot emit cpu v4; zig ships a newer clang.
-        return [python or sys.executable, "-m", "ziglang", "cc", "-target",
-                "bpfel-freestanding-none", "-mcpu=v4", "-fno-asynchronous-unwind-tables"] + \
-            common + ["-c", str(src), "-o", str(out)]
-    return ["clang", "-target", "bpf"] + common + ["-c", str(src), "-o", str(out)]
-
 
 class Bundle(object):
     """Files of the bundle: a zipapp, or a directory with the same layout."""
@@ -70,6 +52,14 @@ class Bundle(object):
                 return f.read()
         except OSError:
             return None
+
+    def names(self, prefix):
+        """Member names under `prefix` ("include/")."""
+        if self.zip is not None:
+            return sorted(n for n in self.zip.namelist()
+                          if n.startswith(prefix) and not n.endswith("/"))
+        d = os.path.join(self.path, prefix)
+        return sorted(prefix + n for n in os.listdir(d)) if os.path.isdir(d) else []
 
 
 class LazyFacts(dict):
@@ -198,6 +188,10 @@ class RemoteBuilder(object):
         if p.returncode != 0:
             self.header_error = "bpftool btf dump failed: %s" % p.stderr.decode("utf-8", "replace")
             return
+        # The shared headers (bpf_cases/include: kmatrix.h) go next to vmlinux.h.
+        for name in self.bundle.names("include/"):
+            with open(os.path.join(self.dir, os.path.basename(name)), "wb") as f:
+                f.write(self.bundle.read(name) or b"")
         self.header_dir = self.dir
 
     def build(self, entry):
@@ -349,7 +343,7 @@ class Agent(object):
         return out
 
     def _execute(self, cid, ns, meta, entry, obj_source, details):
-        timeout = float(entry.get("timeout") or meta.get("timeout") or 60)
+        timeout = float(entry.get("timeout") or 60)  # the plan's, not meta's: one channel
         t = _case.CaseContext(cid, meta, self.facts, self.workdir, self.lib, obj_source,
                               self.lib_error, files=lambda: self._case_files(entry))
         t.details.update(details)
@@ -367,6 +361,7 @@ class Agent(object):
             signal.setitimer(signal.ITIMER_REAL, timeout)
             try:
                 ns["run"](t)
+                t.finish()  # soft expectations (t.expect_eq ...) that failed fail the case
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except _case.Skip as e:
