@@ -532,6 +532,8 @@ class HostRun:
         console, headline = ("", "")
         if self.guest is not None:
             console, headline = self._console_verdict()
+        # Probed before any reset: afterwards the host answers whatever happened.
+        answers = "" if headline else self._host_answers()
         self.recoveries += 1
         # Restarting first lets us read the old journal (when the disk kept it): it
         # may hold results the dead connection never delivered, and the last start.
@@ -541,10 +543,15 @@ class HostRun:
         cid = self._current if self._current not in self._done else None
         cid = cid or next((c for c in self._wanted if c not in self._done), None)
         if cid:
+            if answers:
+                # The connection died, the kernel did not: say so, blame nothing.
+                reason = (f"ssh-lost: {why} while this case ran; the host still answers "
+                          f"({answers}), so its kernel is not blamed")
+            else:
+                reason = f"kernel-dead: {why} while this case ran" + (
+                    f"; console: {headline}" if headline else "")
             cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.ERROR,
-                            reason=f"kernel-dead: {why} while this case ran"
-                                   + (f"; console: {headline}" if headline else ""),
-                            output=console)
+                            reason=reason, output=console)
             self._record(self._apply(cr))
         self._current = None
         if not restarted:
@@ -553,6 +560,25 @@ class HostRun:
                     self._record(self._apply(CaseResult(
                         case=c.id, family=c.family, state=results.ERROR,
                         reason=f"not run: {why} and the host could not be brought back")))
+
+    def _host_answers(self) -> str:
+        """Evidence that a real host's kernel is up although SSH is gone, or "".
+
+        A refused TCP connection is an RST from the target's own kernel; an accepted
+        one is a listener. A lab guest's port is QEMU's forward, which proves nothing
+        (its console decides), and a host behind a jump host cannot be probed."""
+        import socket
+
+        host = self.active_host
+        if self.guest is not None or host.transport != "ssh" or getattr(host, "jump", None):
+            return ""
+        try:
+            with socket.create_connection((host.address, host.port), timeout=5):
+                return f"its port {host.port} accepts TCP connections"
+        except ConnectionRefusedError:
+            return f"its kernel refuses TCP port {host.port} with a reset"
+        except OSError:
+            return ""
 
     def _console_verdict(self) -> tuple[str, str]:
         """(excerpts, one-line summary) of splats on the guest's console since its last boot."""

@@ -1,0 +1,43 @@
+"""Why a host stopped answering over SSH: its kernel still answers TCP (ssh-lost), or
+there is no sign of life (kernel-dead). Real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from kmatrix.runner import HostRun
+
+pytestmark = pytest.mark.fast
+
+
+def _run_for(port: int, **kw: Any) -> Any:
+    hr = HostRun.__new__(HostRun)  # only the fields _host_answers reads
+    hr.active_host = SimpleNamespace(address="127.0.0.1", port=port, transport="ssh",
+                                     jump=kw.get("jump"))
+    hr.guest = kw.get("guest")
+    return hr
+
+
+def test_a_refused_port_is_a_live_kernel() -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: the kernel answers with a reset
+    assert _run_for(port)._host_answers() == f"its kernel refuses TCP port {port} with a reset"
+
+
+def test_a_listening_port_is_a_live_host() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert "accepts TCP connections" in _run_for(port)._host_answers()
+
+
+def test_no_probe_through_qemu_forwards_or_jump_hosts() -> None:
+    assert _run_for(22, guest=object())._host_answers() == ""
+    assert _run_for(22, jump=object())._host_answers() == ""
