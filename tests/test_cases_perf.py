@@ -115,3 +115,12 @@ def test_lock_contention(family_run: dict) -> None:
     else:
         assert r["state"] == "pass", _state(r)
         assert any(row["contended"] > 0 for row in r["details"]["rows"])
+
+
+def test_kernel_lock_contention_read_by_bpf_passes(family_run: dict) -> None:
+    """The kernel feature behind `perf lock contention -b`, without perf: tp_btf on
+    lock:contention_begin/end (5.19+) sees this 6.18 host's mutex and rwsem waits."""
+    r = family_run["res"]["perf/lock_contention_tp"]
+    assert r["state"] == "pass", _state(r)
+    waits = r["details"]["waits"]
+    assert waits["mutex"] >= 1 and waits["rwsem"] >= 1 and waits["wait_ns"] > 0, waits

@@ -83,7 +83,7 @@ def test_x86_64_trixie_runs_trampolines_for_real(lab_run: tuple[int, dict, str])
                 "kfunc/module_kfunc", "trampoline/module_fentry", "trampoline/fmod_ret",
                 "trampoline/many_args", "trampoline/freplace", "isa/cpuv4", "isa/atomics",
                 "dynptr/skb", "dynptr/xdp", "xdp_frags/veth_jumbo",
-                "xdp_frags/frags_unaware_refused"):
+                "xdp_frags/frags_unaware_refused", "perf/lock_contention_tp"):
         assert _case(h, cid)["state"] == "pass", _case(h, cid)
     spe = _case(h, "perf/arm_spe")
     assert (spe["state"], spe["reason_class"]) == ("skip", "hardware-missing")
@@ -116,7 +116,7 @@ def test_riscv64_forky_runs_kfuncs_and_trampolines(lab_run: tuple[int, dict, str
     # arguments), cpu v4 and atomics.
     for cid in ("kfunc/task_acquire", "kfunc/cpumask", "trampoline/fentry_fexit",
                 "trampoline/fmod_ret", "trampoline/many_args", "isa/cpuv4", "isa/atomics",
-                "dynptr/from_mem", "xdp_frags/frags_test_run"):
+                "dynptr/from_mem", "xdp_frags/frags_test_run", "perf/lock_contention_tp"):
         assert _case(h, cid)["state"] == "pass", _case(h, cid)
 
 
@@ -145,6 +145,9 @@ def test_x86_64_bullseye_510_verdicts_are_true(lab_run: tuple[int, dict, str]) -
             assert c["reason_class"] == "kernel-lacks", c
     assert "invalid func unknown#197" in _case(h, "dynptr/from_mem")["reason"]
     assert "bpf_get_func_arg" in _case(h, "trampoline/many_args_mmap")["reason"]
+    lc = _case(h, "perf/lock_contention_tp")  # lock:contention_begin arrived in 5.19
+    assert (lc["state"], lc["reason_class"]) == ("skip", "kernel-lacks"), lc
+    assert "contention_begin" in lc["reason"], lc
 
 
 def test_x86_64_bullseye_system_libbpf_gives_precise_skips(

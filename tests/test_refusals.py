@@ -272,7 +272,7 @@ def test_attach_enotsupp_on_trampolines():
     assert classify_attach("fentry", -95) is None
     assert classify_attach("xdp", -34) is None
     assert classify_attach("kprobe", -524) is None
-    assert refusals.trampoline_since("aarch64") == "6.0"
+    assert refusals.trampoline_since("aarch64") == "6.4"  # ftrace direct calls
     assert refusals.trampoline_since("s390x") == ""
 
 

@@ -32,6 +32,11 @@ def _runs() -> list[RunResult]:
     return [run, other]
 
 
+def _unsince(label: str) -> str:
+    """A row label without its " (since [X](link))" (kmatrix/data/since.yaml)."""
+    return re.sub(r" \(since \[[^\]]*\]\([^)]*\)(?: on [^)]*)?\)", "", label)
+
+
 def _table(md: str, families: bool = False) -> list[list[str]]:
     sec = md.split("## Matrix", 1)[1].split("\n## ", 1)[0]
     rows = [ln for ln in sec.splitlines() if ln.startswith("|")]
@@ -49,7 +54,7 @@ def test_markdown_matrix(tmp_path: Path) -> None:
     assert header == ["feature", "x86\\_64 6.1.0-27-amd64" + deb12,
                       "x86\\_64 6.12.48+deb13-amd64" + deb12, "aarch64 6.1.0-27-arm64" + deb12,
                       "riscv64 ?"]
-    body = {r[0]: r[1:] for r in t[2:]}
+    body = {_unsince(r[0]): r[1:] for r in t[2:]}
     assert set(body) == {"`kfunc/task_acquire`", "`dynptr/from_mem`", "`dynptr/ringbuf`",
                          "`trampoline/fentry_fexit`", "`xdp_frags/frags_test_run`",
                          "`perf/cpu_clock`", "`perf/arm_spe`"}
@@ -304,9 +309,69 @@ def test_release_comparison_groups_summaries_and_symbols(tmp_path: Path) -> None
     rows = _table(md, families=True)
     assert rows[0][1].startswith("22.03-SP4: x86\\_64 6.1.0-27-amd64")
     assert rows[0][2].startswith("24.03-SP1: x86\\_64 6.1.0-27-amd64")
-    body = {r[0].split(" — ")[0]: r[1:] for r in rows[2:]}
+    body = {_unsince(r[0]).split(" — ")[0]: r[1:] for r in rows[2:]}
     assert body["**kfunc**"] == ["0 of 1", "1 of 1"]
     ta = body["`kfunc/task_acquire`"]
     assert ta[0].startswith("⛔ lacks [^") and ta[1] == "✅ pass Δ"
-    assert any(r[0] == "`kfunc/task_acquire` — what the case proves, in one line" for r in rows)
+    assert any(_unsince(r[0]) == "`kfunc/task_acquire` — what the case proves, in one line"
+               for r in rows)
     assert "| ⛔ lacks | the kernel lacks the feature" in md
+
+
+def test_html_release_view(tmp_path: Path) -> None:
+    """The HTML says what report.md says: family rows with "n of m", the description,
+    kernel-lacks apart from untested (symbol and colour class), Δ across labels."""
+    old, new = copy.deepcopy(sample_run()), copy.deepcopy(sample_run())
+    for run in (old, new):
+        run.hosts = [run.hosts[0]]
+    for c in old.hosts[0].cases:
+        c.description = "what the case proves, in one line"
+        if c.case == "kfunc/task_acquire":
+            c.state, c.verdict, c.reason_class = "skip", "skip", "kernel-lacks"
+            c.reason = "kernel BTF has no kfunc bpf_task_acquire"
+    for c in new.hosts[0].cases:
+        if c.case == "kfunc/task_acquire":
+            c.state, c.verdict, c.reason_class, c.reason = "pass", "pass", None, ""
+    p = write_html([old, new], tmp_path / "r.html", labels=["22.03-SP4", "24.03-SP1"])
+    text = p.read_text()
+    s = _scan(p)
+    sums = [a for t, a in s.tags if t == "td" and "sum" in a.get("class", "").split()]
+    fams = [a["data-family"] for t, a in s.tags if t == "tr" and a.get("class") == "fam-sum"]
+    assert fams == ["dynptr", "kfunc", "perf", "trampoline", "xdp_frags"]
+    kfunc = sums[2 * fams.index("kfunc"):][:2]
+    assert [(a["data-supported"], a["data-run"]) for a in kfunc] == [("0", "1"), ("1", "1")]
+    cells = {(a["data-case"], i % 2): a for i, a in enumerate(
+        a for t, a in s.tags if t == "td" and "cell" in a.get("class", "").split())}
+    ta_old, ta_new = cells[("kfunc/task_acquire", 0)], cells[("kfunc/task_acquire", 1)]
+    assert ta_old["data-class"] == "not-supported" and "data-changed" not in ta_old
+    assert ta_new["data-class"] == "supported" and ta_new["data-changed"].startswith("22.03-SP4")
+    assert cells[("trampoline/fentry_fexit", 0)]["data-class"] == "not-tested"
+    assert "⊘ lacks</span>" in text and "◌ untested</span>" in text and "✘ FAIL</span>" in text
+    assert '<span class="delta" title="changed: ⊘ lacks in 22.03-SP4' in text
+    assert '<div class="desc">what the case proves, in one line</div>' in text
+    assert "gstart" in text  # the second group starts with a rule
+    # print: a stylesheet that hides the filters and opens the reasons, plus the handler
+    css = text.split("<style>", 1)[1].split("</style>", 1)[0]
+    media = css.split("@media print{", 1)[1]
+    assert ".filters" in media and "::details-content" in media and "overflow:visible" in media
+    assert "beforeprint" in "".join(s.scripts) and "afterprint" in "".join(s.scripts)
+
+
+def test_html_state_filter_by_meaning_in_node(tmp_path: Path) -> None:
+    """The state filter also takes a meaning (data-class) and "changed"."""
+    page = _page_model(write_html(_runs(), tmp_path / "report.html",
+                                  labels=["old", "new"]))
+    classes = [[c.get("data-class") for c in r["cells"]] for r in page["rows"]]
+    lacks = _run_filters(tmp_path, page, state="not-tested")["rows"]
+    assert lacks == ["not-tested" in c for c in classes] and any(lacks)
+    changed = _run_filters(tmp_path, page, state="changed")["rows"]
+    assert changed == [any("data-changed" in c for c in r["cells"]) for r in page["rows"]]
+    assert any(changed)
+
+
+def test_markdown_since_note(tmp_path: Path) -> None:
+    md = write_markdown(_runs(), tmp_path / "r.md").read_text()
+    assert "since X: the first upstream Linux release with the feature" in md
+    rows = [r[0] for r in _table(md)[2:]]
+    assert "`perf/arm_spe`" in rows  # no since.yaml entry: the bare id
+    assert any(r.startswith("`kfunc/task_acquire` (since [") for r in rows)

@@ -410,8 +410,8 @@ _LOAD_RULES = (
      lambda m, v: (KERNEL_LACKS, "the kernel's BTF has no match for the CO-RE relocation "
                                  "%s" % m.group(1).strip())),
     (re.compile(r"failed to find kernel BTF type ID of '(\w+)'"),
-     lambda m, v: (KERNEL_LACKS, "the kernel's BTF has no function %s to attach to"
-                   % m.group(1))),
+     lambda m, v: (KERNEL_LACKS, "the kernel's BTF has no function or tracepoint %s to "
+                                 "attach to" % m.group(1))),
     (re.compile(r"kernel BTF is missing at '([^']+)'"),
      lambda m, v: (KERNEL_LACKS, "the kernel has no BTF (%s is missing; "
                                  "CONFIG_DEBUG_INFO_BTF)" % m.group(1))),

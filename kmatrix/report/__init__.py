@@ -12,10 +12,14 @@ This module holds the helpers they share: verdict order and the matrix model.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 from kmatrix.archs import ARCHES
+from kmatrix.errors import InputError
 from kmatrix.expectations import effective_verdict, parse_release
 from kmatrix.results import (
     V_ERROR,
@@ -200,3 +204,147 @@ def excerpt(text: str, max_lines: int = 40, max_chars: int = 4000) -> str:
     if len(cut) < len(lines) or len(out) < len("\n".join(cut)):
         out = f"[... {len(lines) - len(cut)} earlier line(s) cut ...]\n" + out
     return out
+
+
+# --- Release-engineer view shared by report.md and report.html -------------------------
+
+
+def cell_symbol_key(entries: list[CellEntry]) -> str:
+    """What a cell says, for comparing two column groups: the verdict, except that a
+    skip is "not-supported" (kernel-lacks) or "not-tested"; "" for an empty cell."""
+    if not entries:
+        return ""
+    v = worst([e.verdict for e in entries])
+    return cell_class(entries) if v == V_SKIP else v
+
+
+def previous_group_column(m: Matrix, i: int) -> Optional[Column]:
+    """The same arch's column in an earlier column group (`labels`), nearest first."""
+    col = m.columns[i]
+    if not col.group:
+        return None
+    return next((c for c in reversed(m.columns[:i])
+                 if c.group != col.group and c.arch == col.arch), None)
+
+
+def changed_from(m: Matrix, case_id: str, i: int) -> Optional[Column]:
+    """The earlier group's column when this cell says something else there (the Δ rule
+    of report.md): both cells ran, and their verdicts (skips by class) differ."""
+    prev = previous_group_column(m, i)
+    if prev is None:
+        return None
+    now, before = cell_symbol_key(m.cell(case_id, m.columns[i])), cell_symbol_key(m.cell(case_id, prev))
+    return prev if now and before and now != before else None
+
+
+def family_counts(m: Matrix, ids: list[str], col: Column) -> tuple[int, int]:
+    """(supported, run): the family's cases the column's kernel supports, of those run."""
+    run = [cell_class(m.cell(c, col)) for c in ids if m.cell(c, col)]
+    return run.count("supported"), len(run)
+
+
+# --- "since": first upstream Linux release per case (kmatrix/data/since.yaml) ----------
+
+SINCE_FILE = Path(__file__).resolve().parent.parent / "data" / "since.yaml"
+_SINCE_KEYS = ("feature", "helpers", "kfuncs", "enums", "since", "arch", "link")
+_VERSION = re.compile(r"^[1-9][0-9]*\.[0-9]+$")
+
+
+@dataclass(frozen=True)
+class Since:
+    case: str
+    version: str  # "5.19"
+    link: str  # https URL of the source
+    arch: str = ""  # the version is this arch's (the feature came there first)
+    basis: str = ""  # what the version was read from, for a tooltip
+
+    @property
+    def text(self) -> str:
+        return f"since {self.version}" + (f" on {self.arch}" if self.arch else "")
+
+
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def _since_entry(file: str, case: str, e: Any, line: int) -> Since:
+    from kmatrix.agent import helpers_table as t
+
+    def bad(field_: str, msg: str) -> InputError:
+        return InputError(file, getattr(e, "line_of", lambda _k: line)(field_), field_, msg)
+
+    if not isinstance(e, dict):
+        raise InputError(file, line, case, "expected a mapping (feature/helpers/kfuncs/"
+                                           "enums/since, link)")
+    for k in e:
+        if k not in _SINCE_KEYS:
+            raise bad(str(k), "unknown key (expected " + ", ".join(_SINCE_KEYS) + ")")
+    found: list[tuple[str, str]] = []  # (version, what it is)
+
+    def names(key: str) -> list[str]:
+        v = e.get(key) or []
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
+            raise bad(key, "must be a non-empty list of names")
+        return v
+
+    if "feature" in e:
+        if e["feature"] not in t.FEATURES:
+            raise bad("feature", f"{e['feature']!r} is not a key of FEATURES in "
+                                 "kmatrix/agent/helpers_table.py")
+        found.append((t.FEATURES[e["feature"]][1], f"FEATURES[{e['feature']!r}]"))
+    for n in names("helpers") if "helpers" in e else []:
+        hid = t.HELPERS.index(n) if n in t.HELPERS else -1
+        if hid <= 0 or hid not in t.HELPER_SINCE:
+            raise bad("helpers", f"helper {n!r} has no version in HELPER_SINCE")
+        found.append((t.HELPER_SINCE[hid], f"helper bpf_{n}"))
+    for n in names("kfuncs") if "kfuncs" in e else []:
+        if n not in t.KFUNC_SINCE:
+            raise bad("kfuncs", f"kfunc {n!r} has no version in KFUNC_SINCE")
+        found.append((t.KFUNC_SINCE[n], f"kfunc {n}"))
+    for n in names("enums") if "enums" in e else []:
+        if n not in t.UAPI_ENUM_SINCE:
+            raise bad("enums", f"{n!r} has no version in UAPI_ENUM_SINCE")
+        found.append((t.UAPI_ENUM_SINCE[n], n))
+    if "since" in e:
+        if found:
+            raise bad("since", "give a version only when helpers_table.py has none: "
+                               "not together with feature/helpers/kfuncs/enums")
+        if not isinstance(e["since"], str) or not _VERSION.match(e["since"]):
+            raise bad("since", 'must be a quoted release such as "5.19"')
+        found.append((e["since"], "since.yaml"))
+    if not found:
+        raise InputError(file, line, case, "needs feature, helpers, kfuncs, enums or since")
+    link = e.get("link")
+    if not isinstance(link, str) or not re.match(r"^https://[^\s\"'<>()\[\]|`]+$", link):
+        raise bad("link", "must be the https URL of the source")
+    arch = e.get("arch", "")
+    if arch and arch not in ARCHES:
+        raise bad("arch", "must be one of " + ", ".join(ARCHES))
+    version = max((v for v, _ in found), key=_version_key)
+    basis = ", ".join(w for v, w in found if v == version)
+    where = "since.yaml" if "since" in e else "kmatrix/agent/helpers_table.py"
+    return Since(case, version, link, arch, f"{basis} ({where})")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_since_cached(path: str) -> dict[str, Since]:
+    from kmatrix import yamlpos
+
+    doc = yamlpos.load(path)
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise InputError(path, getattr(doc, "line", 1), "file", "expected a mapping of case ids")
+    out: dict[str, Since] = {}
+    for case, e in doc.items():
+        line = doc.line_of(case) if hasattr(doc, "line_of") else None
+        if not isinstance(case, str) or not re.match(r"^[a-z0-9_]+/[a-z0-9_]+$", case):
+            raise InputError(path, line, str(case), "keys are case ids, <family>/<name>")
+        out[case] = _since_entry(path, case, e, line or 1)
+    return out
+
+
+def load_since(path: Optional[Path | str] = None) -> dict[str, Since]:
+    """case id -> Since, from kmatrix/data/since.yaml (or `path`); versions resolved
+    against kmatrix/agent/helpers_table.py. A malformed file is an InputError."""
+    return dict(_load_since_cached(str(path or SINCE_FILE)))

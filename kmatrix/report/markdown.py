@@ -15,6 +15,7 @@ from kmatrix.report import (
     Matrix,
     build_matrix,
     cell_class,
+    load_since,
 )
 from kmatrix.report.jsonout import atomic_write
 from kmatrix.results import (
@@ -137,11 +138,19 @@ def _family_summary(m: Matrix, ids: list[str], col: Column) -> str:
     return f"{run.count('supported')} of {len(run)}" if run else "—"
 
 
+def _since(case_id: str) -> str:
+    """' (since [5.19](source))': the first upstream release (kmatrix/data/since.yaml)."""
+    s = load_since().get(case_id)
+    if s is None:
+        return ""
+    return f" (since [{s.version}]({s.link})" + (f" on {_md(s.arch)}" if s.arch else "") + ")"
+
+
 def _row_label(m: Matrix, case_id: str) -> str:
     desc = m.descriptions.get(case_id, "")
     if len(desc) > 90:
         desc = desc[:87].rstrip() + "..."
-    return f"`{case_id}`" + (f" — {_md(desc)}" if desc else "")
+    return f"`{case_id}`{_since(case_id)}" + (f" — {_md(desc)}" if desc else "")
 
 
 PROBE_SYMBOL = {"yes": "✅ has", "no": "⛔ lacks", "blocked": "🚧 blocked", "unknown": "❔"}
@@ -229,7 +238,9 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None,
             out.append(f"| {_row_label(m, case_id)} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("— : not run on that column (not selected, or the host stopped early). "
-               "Δ: differs from the same arch in the previous column group.")
+               "Δ: differs from the same arch in the previous column group. "
+               "since X: the first upstream Linux release with the feature, linked to "
+               "the source that dates it.")
     out.append("")
 
     out.append("## Legend")
