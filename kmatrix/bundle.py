@@ -61,9 +61,9 @@ def make_plan(cases: Iterable[Case], *, run_id: str, workdir: str, arch: str,
                             "build": build}
     if facts is not None:
         # Lets the agent skip recomputing what the preflight already found.
-        keep = ("uname", "kernel_config", "kernel_config_source", "btf", "pmus",
-                "bpf_jit_enable", "ftrace")
-        plan["facts"] = {k: facts[k] for k in keep if k in facts}
+        from kmatrix.agent.preflight import AGENT_FACTS
+
+        plan["facts"] = {k: facts[k] for k in AGENT_FACTS if k in facts}
     return plan
 
 

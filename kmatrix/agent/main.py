@@ -66,25 +66,12 @@ class LazyFacts(dict):
     """Facts from the plan (controller's preflight), the rest computed on first use."""
 
     def __missing__(self, key):
-        if key == "uname":
-            val = _preflight.uname()
-        elif key in ("kernel_config", "kernel_config_source"):
-            cfg, src = _preflight.kernel_config()
-            dict.__setitem__(self, "kernel_config", cfg)
-            dict.__setitem__(self, "kernel_config_source", src)
-            return cfg if key == "kernel_config" else src
-        elif key == "btf":
-            val = _preflight.btf_info(hash_blob=False)
-        elif key == "pmus":
-            val = _preflight.pmus()
-        elif key == "bpf_jit_enable":
-            val = _preflight.bpf_jit_enable()
-        elif key == "ftrace":
-            val = _preflight.ftrace(self["kernel_config"])
-        else:
+        compute = _preflight.AGENT_FACTS.get(key)
+        if compute is None:
             raise KeyError(key)
-        self[key] = val
-        return val
+        for k, v in compute(self).items():
+            dict.__setitem__(self, k, v)
+        return dict.__getitem__(self, key)
 
 
 class Emitter(object):

@@ -434,6 +434,26 @@ def features():
     return parse_features(doc) if isinstance(doc, dict) else None
 
 
+def _config_facts(facts):
+    cfg, src = kernel_config()
+    return {"kernel_config": cfg, "kernel_config_source": src}
+
+
+# The facts a case's requirements are judged by: the one table the preflight, the
+# bundle (which ships these keys to the agent in plan.json) and the agent's LazyFacts
+# (which computes a key the plan lacks) all use. Each entry: key -> function of the
+# facts known so far returning {key: value, ...} (kernel_config brings its source).
+AGENT_FACTS = {
+    "uname": lambda f: {"uname": uname()},
+    "kernel_config": _config_facts,
+    "kernel_config_source": _config_facts,
+    "btf": lambda f: {"btf": btf_info(hash_blob=False)},
+    "pmus": lambda f: {"pmus": pmus()},
+    "bpf_jit_enable": lambda f: {"bpf_jit_enable": bpf_jit_enable()},
+    "ftrace": lambda f: {"ftrace": ftrace(f["kernel_config"])},
+}
+
+
 def collect(workdir=True, with_inventory=True, hash_btf=True):
     u = uname()
     cfg, cfg_src = kernel_config(u["release"])
