@@ -440,7 +440,10 @@ class HostRun:
             for line in stream.lines():
                 if self.opts.stop.is_set():
                     break
-                self._on_event(line, by_id, total)
+                if self._on_event(line, by_id, total) == "done":
+                    # Do not wait for EOF: a process a case detached may hold the
+                    # session's stderr open; clean-up deals with it.
+                    break
                 if self._current is not None and self._current not in self._done:
                     # A case is running: silence past its own timeout (plus grace) is a hang.
                     self._watch = min(idle, self._case_timeout(self._current)
@@ -649,16 +652,19 @@ class HostRun:
         self._agent_pid = 0
         return True
 
-    def _on_event(self, line: str, by_id: dict[str, Case], total: int) -> None:
+    def _on_event(self, line: str, by_id: dict[str, Case], total: int) -> Optional[str]:
+        """Record one agent event; returns its kind ("done" ends the stream)."""
         if len(line) > MAX_EVENT_LINE:
-            return
+            return None
         try:
             ev = json.loads(line)
         except ValueError:
-            return  # the agent prints only JSON; anything else is noise, kept out of results
+            return None  # the agent prints only JSON; anything else is noise
         if not isinstance(ev, dict):
-            return
+            return None
         kind = ev.get("event")
+        if kind == "done":
+            return kind
         if kind == "hello" and _num(ev.get("pid")):
             self._agent_pid = int(ev["pid"])
             if ev.get("libbpf_error"):
@@ -666,18 +672,18 @@ class HostRun:
                 # the BPF cases then error with the same sentence.
                 self.result.error = self.result.error or (
                     f"libbpf cannot be loaded on the target: {_s(ev['libbpf_error'])[:500]}")
-            return
+            return kind
         if kind == "probes" and isinstance(ev.get("probes"), dict):
             self._record_probes(ev["probes"])
-            return
+            return kind
         if kind == "start" and ev.get("case") in by_id:
             self._current = ev["case"]
-            return
+            return kind
         if kind != "result":
-            return
+            return kind
         cid = ev.get("case")
         if cid not in by_id or cid in self._done:
-            return  # unknown or duplicate ids are never trusted
+            return kind  # unknown or duplicate ids are never trusted
         state = ev.get("state")
         if state not in results.STATES:
             state = results.ERROR
@@ -698,6 +704,7 @@ class HostRun:
         self._record(cr)
         done = len(self.result.cases)
         self.progress.case(self.host.name, done, total, cid, cr.verdict, cr.reason)
+        return kind
 
     def _record_probes(self, probes: dict[str, Any]) -> None:
         """The agent's capability probes: kept with the host's facts (results.json,
@@ -855,6 +862,10 @@ def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
             if d.get("held_by"):
                 continue  # a live process owns it: not ours to blame
             out.append(f"bpf {kind} {i} ({d.get('type')} {d.get('name')})".replace(" )", ")"))
+    for p in after.get("processes") or []:
+        if isinstance(p, dict):
+            out.append(f"process {p.get('pid')} ({_s(p.get('comm'))[:32]}) of this run, "
+                       f"ended by {_s(p.get('ended_by'))[:20]}")
     for key, label in (("pinned", "pinned object"), ("netns", "network namespace"),
                        ("veths", "veth device"), ("modules", "module")):
         if before.get(key) is None or after.get(key) is None:

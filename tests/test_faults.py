@@ -448,3 +448,36 @@ def test_watchdog_uses_the_hung_cases_own_timeout(tmp_path: Path, sshd: SshdInfo
     assert stuck["state"] == "fail" and "no progress for 7 s" in stuck["reason"], stuck
     assert got["perf/zzz_long"]["state"] == "pass", got["perf/zzz_long"]
     assert took < 120, f"the watchdog waited {took:.0f} s: the plan's longest timeout, not the case's"
+
+
+DETACH_CASE = '''"""Test-only: starts a process in a session of its own and leaves it running."""
+import subprocess
+
+CASE = {"description": "detaches a sleeper", "build": False, "timeout": 10}
+
+
+def run(t):
+    p = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    with open("%(pidfile)s", "w") as f:
+        f.write(str(p.pid))
+'''
+
+
+def test_a_process_a_case_detaches_is_reported_and_killed(tmp_path: Path,
+                                                          sshd: SshdInfo) -> None:
+    """setsid takes it out of the agent's process group, not out of the run: it carries
+    the run's mark (KMATRIX_WORKDIR), so clean-up finds it, stops it and says so."""
+    pidfile = tmp_path / "detached.pid"
+    cases = _cases_dir(tmp_path, {"perf/zz_detach.py": DETACH_CASE % {"pidfile": pidfile}},
+                       real=())
+    proc = subprocess.run(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                          capture_output=True, text=True, timeout=300)
+    pid = int(pidfile.read_text())
+    data = _results(tmp_path)
+    (host,) = data["hosts"]
+    left = host["facts"]["leftovers"]
+    assert any(f"process {pid} (sleep) of this run, ended by SIGTERM" == x for x in left), left
+    assert "left on the target" in (host["error"] or ""), host["error"]
+    assert proc.returncode == 2, proc.stderr
+    assert not Path(f"/proc/{pid}").exists() or \
+        Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"

@@ -9,6 +9,7 @@ Stdlib only, Python 3.7.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,12 +43,71 @@ def _unheld(detail):
                   if not d["held_by"])
 
 
+RUN_MARK = "KMATRIX_WORKDIR"  # set by the agent (kmatrix_agent.main), inherited by children
+
+
+def marked(workdir):
+    """(pid, comm) of live processes whose environment carries this run's mark."""
+    want = ("%s=%s" % (RUN_MARK, os.path.abspath(workdir))).encode() + b"\0"
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/environ" % name, "rb") as f:
+                env = b"\0" + f.read()
+            if b"\0" + want not in env:
+                continue
+            with open("/proc/%s/comm" % name) as f:
+                out.append((int(name), f.read().strip()))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return out
+
+
+def reap(workdir, grace=3.0):
+    """Stop every process of this run that is still alive: SIGTERM, a bounded wait,
+    then SIGKILL; returns what was found, how it ended, and what survived."""
+    found = marked(workdir)
+    for pid, _comm in found:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline and any(_alive(p) for p, _c in found):
+        time.sleep(0.1)
+    report = []
+    for pid, comm in found:
+        how = "SIGTERM"
+        if _alive(pid):
+            _signal(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            how = "SIGKILL" if not _alive(pid) else "survived SIGKILL"
+        report.append({"pid": pid, "comm": comm, "ended_by": how})
+    return report
+
+
+def _signal(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is gone
+    except (OSError, IndexError):
+        return False
+
+
 def snapshot(workdir=None, settle=5.0):
     """Inventory once the kernel has finished freeing what our processes released.
 
     BPF programs and maps are freed after an RCU grace period, so objects of a
     process that just exited stay listed for a moment; wait until the set of
     unheld objects stops shrinking (or `settle` seconds pass)."""
+    # Our processes first: a killed one releases the BPF objects it held.
+    processes = reap(workdir) if workdir else []
     exe = preflight.which("bpftool")
     deadline = time.time() + settle
     detail = None
@@ -61,6 +121,7 @@ def snapshot(workdir=None, settle=5.0):
             break
         time.sleep(0.5)
     inv["detail"] = detail
+    inv["processes"] = processes
     inv["workdir_exists"] = bool(workdir) and os.path.exists(workdir)
     return inv
 

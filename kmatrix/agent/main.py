@@ -30,6 +30,7 @@ from . import requires as _requires
 from .compile import compile_argv
 
 AGENT_VERSION = "0.1.0"
+RUN_MARK = "KMATRIX_WORKDIR"  # environment variable naming the run's work directory
 MAX_OUTPUT = 64 * 1024
 MAX_LOG = 256 * 1024
 
@@ -461,6 +462,9 @@ def main(argv=None, archive=None):
     if opts["only"]:
         plan["cases"] = [c for c in plan.get("cases") or [] if c["id"] in opts["only"]]
     os.makedirs(plan["workdir"], mode=0o700, exist_ok=True)
+    # Every process this run starts inherits the mark, even one a case detaches with
+    # setsid: clean-up finds them by it (kmatrix_agent.leftovers.reap).
+    os.environ[RUN_MARK] = os.path.abspath(plan["workdir"])
     # Events go to a private dup of stdout; fd 1 itself goes to a file so that
     # stray C-level prints (libbpf, children) cannot corrupt the JSON stream.
     sys.stdout.flush()
