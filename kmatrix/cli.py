@@ -305,6 +305,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     for w in result.warnings:
         print(f"kmatrix: warning: {printable(w)}", file=sys.stderr)
     _print_summary(result, out)
+    if run.abandoned:
+        # Host threads may still be stuck in a target's clean-up; the results are
+        # written, so leave without joining them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     if opts.stop.is_set():
         return EXIT_INTERRUPTED
     return exit_code(result)
@@ -316,7 +322,8 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     def handler(signum: int, _frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        print(f"\nkmatrix: signal {signum}: stopping, cleaning targets, writing partial results",
+        print(f"\nkmatrix: signal {signum}: stopping, cleaning targets, writing partial results"
+              " (a second interrupt abandons the clean-up; results are still written)",
               file=sys.stderr, flush=True)
         stop.set()
 

@@ -227,6 +227,13 @@ class HostRun:
         t = time.monotonic()
         self.progress.phase(self.host.name, "run", total=len(to_run))
         self._run_agent(remote_bundle, to_run, only=None)
+        cid = self._current
+        if self.opts.stop.is_set() and cid in self._catalogue and cid not in self._done:
+            # Ctrl-C/SIGTERM arrived while this case ran: say so instead of dropping it.
+            self._record(self._apply(CaseResult(
+                case=cid, family=self._catalogue[cid].family, state=results.ERROR,
+                reason="interrupted: the run was stopped (Ctrl-C or SIGTERM) while this "
+                       "case ran")))
         for attempt in range(self.opts.rerun_failures):
             failed = [c for c in self.result.cases if c.state == results.FAIL
                       and c.case in {x.id for x in to_run}]
@@ -941,6 +948,7 @@ class Run:
         self._next_write = 0.0
         self.host_runs: list[HostRun] = []
         self.max_workers = 4096
+        self.abandoned = False  # a second interrupt: clean-up threads were not waited for
 
     def _write_partial(self) -> None:
         """Host threads only mark the results dirty; the main loop writes them.
@@ -994,8 +1002,17 @@ class Run:
                     interrupted = True
                     for hr in self.host_runs:
                         hr.interrupt()
+        except KeyboardInterrupt:
+            # A second Ctrl-C: stop waiting for the targets' clean-up, but still write
+            # the final results.json and JUnit with everything gathered so far.
+            self.abandoned = True
+            self.opts.stop.set()
+            msg = ("a second interrupt abandoned the targets' clean-up: work directories "
+                   "or agents may be left on hosts that were still cleaning up")
+            if msg not in self.result.warnings:
+                self.result.warnings.append(msg)
         finally:
-            ex.shutdown(wait=True)
+            ex.shutdown(wait=not self.abandoned, cancel_futures=self.abandoned)
         return self.finish()
 
     def finish(self) -> RunResult:

@@ -189,7 +189,9 @@ def test_sigint_writes_partial_results_and_cleans_the_target(tmp_path: Path, ssh
     data = _results(tmp_path)
     assert data["incomplete"] is True
     got = _by_case(data)
-    assert "perf/zz_sleep" not in got
+    # The case that was running is there, marked interrupted, not silently dropped.
+    assert got["perf/zz_sleep"]["state"] == "error", got["perf/zz_sleep"]
+    assert got["perf/zz_sleep"]["reason"].startswith("interrupted:"), got["perf/zz_sleep"]
     assert {got[c]["state"] for c in ("dynptr/from_mem", "kfunc/task_acquire")} == {"pass"}
     junit = ET.parse(tmp_path / "out" / "f" / "x86_64" / "junit.xml").getroot()
     assert len(list(junit.iter("testcase"))) >= 2
@@ -481,3 +483,43 @@ def test_a_process_a_case_detaches_is_reported_and_killed(tmp_path: Path,
     assert proc.returncode == 2, proc.stderr
     assert not Path(f"/proc/{pid}").exists() or \
         Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+
+
+STUBBORN_CASE = '''"""Test-only: a check that ignores SIGTERM, so the agent's clean-up takes long."""
+import signal
+import time
+
+CASE = {"description": "ignores SIGTERM and sleeps", "build": False, "timeout": 120}
+
+
+def run(t):
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+    time.sleep(90)
+'''
+
+
+def test_a_second_interrupt_still_writes_the_final_results(tmp_path: Path,
+                                                           sshd: SshdInfo) -> None:
+    cases = _cases_dir(tmp_path, {"perf/zz_stubborn.py": STUBBORN_CASE})
+    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _done_cases(tmp_path) >= 2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)  # impatient: abandon the clean-up
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    data = _results(tmp_path)
+    assert data["incomplete"] is True and data["finished"], data
+    assert any("second interrupt" in w for w in data["warnings"]), data["warnings"]
+    got = _by_case(data)
+    assert {got[c]["state"] for c in ("dynptr/from_mem", "kfunc/task_acquire")} == {"pass"}
+    junit = ET.parse(tmp_path / "out" / "f" / "x86_64" / "junit.xml").getroot()
+    assert len(list(junit.iter("testcase"))) >= 2
+    # The abandoned agent is this test's to stop (its command line names tmp_path).
+    subprocess.run(["pkill", "-KILL", "-f", str(tmp_path)], capture_output=True)
