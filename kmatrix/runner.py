@@ -810,6 +810,11 @@ class HostRun:
             if msg not in self.warnings:
                 self.warnings.append(msg)
         self.result.facts["leftovers"] = left
+        if isinstance(after, dict) and after.get("ignored"):
+            # Debug detail: BPF objects other processes created while we ran.
+            self.result.facts["leftover_check"] = dict(
+                self.result.facts.get("leftover_check") or {},
+                ignored_foreign_objects=after["ignored"])
         if left:
             msg = "left on the target after the run: " + "; ".join(left)
             self.progress.host(self.host.name, msg)
@@ -854,14 +859,22 @@ def judge_health(cr: CaseResult, rules: Any = None) -> None:
 
 
 def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Objects present after the run and not before; BPF objects only if nobody holds them."""
+    """Objects present after the run and not before; BPF objects only if nobody holds
+    them and, when the agent recorded its own ids, only those (a shared target's other
+    BPF users are not ours to blame; they are counted in after["ignored"])."""
     out: list[str] = []
     detail = after.get("detail") or {}
+    own = after.get("own") if isinstance(after.get("own"), dict) else None
+    ignored = 0
     for key, kind in (("progs", "prog"), ("maps", "map"), ("links", "link")):
         old = set(before.get(key) or [])
         new = [i for i in after.get(key) or [] if i not in old]
         if before.get(key) is None:
             continue  # no bpftool at preflight: nothing to compare against
+        if own is not None:
+            mine = set(own.get(key) or [])
+            ignored += sum(1 for i in new if i not in mine)
+            new = [i for i in new if i in mine]
         for i in new:
             d = (detail.get(kind) or {}).get(str(i))
             if d is None:
@@ -881,6 +894,7 @@ def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         if key == "pinned":
             old |= BPFFS_PRELOAD
         out += [f"{label} {x}" for x in after.get(key) or [] if x not in old]
+    after["ignored"] = ignored
     return out
 
 

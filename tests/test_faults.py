@@ -523,3 +523,37 @@ def test_a_second_interrupt_still_writes_the_final_results(tmp_path: Path,
     assert len(list(junit.iter("testcase"))) >= 2
     # The abandoned agent is this test's to stop (its command line names tmp_path).
     subprocess.run(["pkill", "-KILL", "-f", str(tmp_path)], capture_output=True)
+
+
+def test_two_concurrent_runs_on_one_target_blame_nobody(tmp_path: Path, sshd: SshdInfo) -> None:
+    """Run A holds BPF objects while run B starts and finishes on the same target: B
+    must not call A's live objects its leftovers (Debian's bpftool names no holder), and
+    A must not blame B's. Each agent records the ids of what it created."""
+    # A loads only after B's preflight inventory, and holds past B's clean-up.
+    holder = (ROOT / "bpf_cases" / "kfunc" / "task_acquire.py").read_text().replace(
+        "    obj = t.load()", "    import time\n    time.sleep(5)\n    obj = t.load()\n"
+        "    time.sleep(14)")
+    a_cases = _cases_dir(tmp_path / "a", {
+        "kfunc/zz_holder.py": holder.replace('"timeout": 60', '"timeout": 90'),
+        "kfunc/zz_holder.bpf.c": (ROOT / "bpf_cases/kfunc/task_acquire.bpf.c").read_text()},
+        real=())
+    b_cases = _cases_dir(tmp_path / "b", {"perf/zz_sleep.py": SLEEP_CASE % {"secs": 10,
+                                                                            "timeout": 60}})
+    hosts = _hosts(tmp_path, sshd)
+    a = subprocess.Popen(_argv(tmp_path / "a", hosts, a_cases), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # A is connected; its case loads its object a few seconds later
+        b = subprocess.run(_argv(tmp_path / "b", hosts, b_cases), capture_output=True,
+                           text=True, timeout=300)
+        a_out, a_err = a.communicate(timeout=300)
+    finally:
+        if a.poll() is None:
+            a.kill()
+    for name, rc, err in (("A", a.returncode, a_err), ("B", b.returncode, b.stderr)):
+        assert rc == 0, f"run {name}: {err[-2000:]}"
+    for run in ("a", "b"):
+        (h,) = _results(tmp_path / run)["hosts"]
+        assert h["facts"]["leftovers"] == [] and h["error"] is None, h["facts"]["leftovers"]
+    (hb,) = _results(tmp_path / "b")["hosts"]
+    assert hb["facts"]["leftover_check"]["ignored_foreign_objects"] >= 1, hb["facts"]

@@ -624,8 +624,28 @@ class CaseContext(object):
                     raise
                 time.sleep(0.1)
 
+    def owned_ids(self):
+        """Kernel ids of every BPF program, map and link this case created through `t`,
+        taken before clean-up releases them: the leftover check blames only these."""
+        out = {"progs": [], "maps": [], "links": []}
+        for obj in self._objs:
+            try:
+                for k, ids in obj.owned_ids().items():
+                    out[k] += ids
+            except Exception:  # an id is evidence, never a reason to fail a case
+                pass
+        for link in self._links:
+            try:
+                lid = link.id()
+            except Exception:
+                lid = None
+            if lid is not None:
+                out["links"].append(lid)
+        return out
+
     def cleanup(self):
         """Release everything; returns a list of problems (never raises)."""
+        self.owned = self.owned_ids()
         problems = []
         while self._deferred:
             fn, args = self._deferred.pop()

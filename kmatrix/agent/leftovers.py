@@ -100,6 +100,19 @@ def _alive(pid):
         return False
 
 
+def _own_ids(workdir):
+    """The ids the agent recorded as its own (kmatrix_agent.main._remember), or None
+    when it recorded none (an older agent, or no workdir)."""
+    if not workdir:
+        return None
+    try:
+        with open(os.path.join(workdir, "own_objects.json")) as f:
+            doc = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return {k: [int(i) for i in doc.get(k) or []] for k in ("progs", "maps", "links")}
+
+
 def snapshot(workdir=None, settle=5.0):
     """Inventory once the kernel has finished freeing what our processes released.
 
@@ -122,6 +135,7 @@ def snapshot(workdir=None, settle=5.0):
         time.sleep(0.5)
     inv["detail"] = detail
     inv["processes"] = processes
+    inv["own"] = _own_ids(workdir)
     inv["workdir_exists"] = bool(workdir) and os.path.exists(workdir)
     return inv
 

@@ -199,6 +199,7 @@ class Libbpf(object):
             "user_ring_buffer__free": (None, [c_void_p]),
             "bpf_prog_get_info_by_fd": (c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)]),
             "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)]),
+            "bpf_link__fd": (c_int, [c_void_p]),
             "libbpf_set_print": (c_void_p, [_PRINT_FN]),
             "libbpf_version_string": (c_char_p, []),
         }
@@ -378,6 +379,17 @@ class Libbpf(object):
         finally:
             self.lib.user_ring_buffer__free(rb)
 
+    def obj_id(self, fd):
+        """The kernel id of a BPF program, map or link fd (every bpf_*_info starts with
+        type, id), or None. Lets clean-up tell our objects from anyone else's."""
+        if fd is None or fd < 0:
+            return None
+        buf = ctypes.create_string_buffer(PROG_INFO_BUF)
+        ln = c_uint32(PROG_INFO_BUF)
+        if self.lib.bpf_obj_get_info_by_fd(fd, buf, ctypes.byref(ln)) < 0 or ln.value < 8:
+            return None
+        return struct.unpack_from("=II", buf.raw, 0)[1]
+
     def prog_info(self, prog_fd):
         """The head of struct bpf_prog_info for a program fd (BPF_OBJ_GET_INFO_BY_FD)."""
         fn = getattr(self.lib, "bpf_prog_get_info_by_fd", None) or self.lib.bpf_obj_get_info_by_fd
@@ -491,6 +503,22 @@ class BpfObject(object):
         if rc < 0:
             raise LoadFailed("bpf_object__load(%s)" % self.name, -rc, self.lb.take_log())
         self.loaded = True
+
+    def owned_ids(self):
+        """{"progs": [...], "maps": [...]}: kernel ids of what this object loaded."""
+        out = {"progs": [], "maps": []}
+        if not self.ptr or not self.loaded:
+            return out
+        lib = self.lb.lib
+        p = lib.bpf_object__next_program(self.ptr, None)
+        while p:
+            out["progs"].append(self.lb.obj_id(lib.bpf_program__fd(p)))
+            p = lib.bpf_object__next_program(self.ptr, p)
+        m = lib.bpf_object__next_map(self.ptr, None)
+        while m:
+            out["maps"].append(self.lb.obj_id(lib.bpf_map__fd(m)))
+            m = lib.bpf_object__next_map(self.ptr, m)
+        return {k: [i for i in v if i is not None] for k, v in out.items()}
 
     def close(self):
         for m in self._mmaps.values():
@@ -668,6 +696,10 @@ class Link(object):
         self.lb = lb
         self.ptr = ptr
         self.what = what
+
+    def id(self):
+        fn = getattr(self.lb.lib, "bpf_link__fd", None)
+        return self.lb.obj_id(fn(self.ptr)) if self.ptr and fn is not None else None
 
     def destroy(self):
         if self.ptr:

@@ -31,6 +31,7 @@ from .compile import compile_argv
 
 AGENT_VERSION = "0.1.0"
 RUN_MARK = "KMATRIX_WORKDIR"  # environment variable naming the run's work directory
+OWN_OBJECTS = "own_objects.json"  # ids of the BPF objects this run created
 MAX_OUTPUT = 64 * 1024
 MAX_LOG = 256 * 1024
 
@@ -223,6 +224,7 @@ class Agent(object):
         self.workdir = plan["workdir"]
         self.facts = LazyFacts(plan.get("facts") or {})
         self._btf_ids = None
+        self.own = {"progs": [], "maps": [], "links": []}  # ids this run created
         self.probes = _probes.Probes(_probes.Context(self.btf_ids,
                                                      lambda: self.facts["kernel_config"]))
         self.lib = None
@@ -310,6 +312,22 @@ class Agent(object):
                                 output=traceback.format_exc())
         return self._execute(cid, ns, meta, entry, obj_source, details)
 
+    def _remember(self, owned):
+        """Add a case's object ids to WORKDIR/own_objects.json, which clean-up reads
+        (kmatrix_agent.leftovers): on a shared target only our objects are leftovers."""
+        changed = False
+        for kind, ids in owned.items():
+            have = self.own.setdefault(kind, [])
+            for i in ids:
+                if i not in have:
+                    have.append(i)
+                    changed = True
+        if changed:
+            path = os.path.join(self.workdir, OWN_OBJECTS)
+            with open(path + ".tmp", "w") as f:
+                json.dump(self.own, f)
+            os.replace(path + ".tmp", path)
+
     def _refusal(self, err):
         """(reason_class, sentence) when a load/attach refusal means the kernel lacks
         the feature (agent/refusals.py, golden-tested); None for a real failure."""
@@ -375,6 +393,7 @@ class Agent(object):
         finally:
             sys.stdout, sys.stderr = old_stdout, old_stderr
             problems = t.cleanup()
+            self._remember(t.owned)
             signal.signal(signal.SIGALRM, old_handler)
         duration = time.monotonic() - t0
         lines = watch.drain()
