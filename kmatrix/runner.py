@@ -762,6 +762,11 @@ class HostRun:
                 try:
                     self._clean_target()
                 except Exception as e:
+                    # Say it in the results, not only in an error string: the report and
+                    # a reader must not take an unchecked target for a clean one.
+                    self.result.facts["cleanup"] = {
+                        "confirmed": False,
+                        "reason": f"could not confirm clean-up of {self.workdir}: {e}"}
                     self.result.error = self.result.error or f"cleanup failed: {e}"
             try:
                 self.result.round_trips = int(getattr(self.transport, "round_trips", 0))
@@ -810,6 +815,7 @@ class HostRun:
             if msg not in self.warnings:
                 self.warnings.append(msg)
         self.result.facts["leftovers"] = left
+        self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
         if isinstance(after, dict) and after.get("ignored"):
             # Debug detail: BPF objects other processes created while we ran.
             self.result.facts["leftover_check"] = dict(

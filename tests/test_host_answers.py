@@ -41,3 +41,27 @@ def test_a_listening_port_is_a_live_host() -> None:
 def test_no_probe_through_qemu_forwards_or_jump_hosts() -> None:
     assert _run_for(22, guest=object())._host_answers() == ""
     assert _run_for(22, jump=object())._host_answers() == ""
+
+
+def test_unconfirmed_clean_up_is_said_in_the_results() -> None:
+    from kmatrix.errors import TransportError
+    from kmatrix.results import HostResult
+
+    class Gone:
+        round_trips = 3
+
+        def run(self, *a: Any, **k: Any) -> Any:
+            raise TransportError("not connected")
+
+        def close(self) -> None:
+            pass
+
+    hr = _run_for(22)
+    hr.transport, hr.workdir, hr.guest = Gone(), "/tmp/kmatrix.abc123", None
+    hr._agent_pid, hr.result = 0, HostResult(name="h", arch="x86_64")
+    hr.host = SimpleNamespace(name="h", python="python3")
+    hr.teardown()
+    assert hr.result.facts["cleanup"]["confirmed"] is False
+    assert "could not confirm clean-up of /tmp/kmatrix.abc123: not connected" in \
+        hr.result.facts["cleanup"]["reason"]
+    assert hr.result.error.startswith("cleanup failed")

@@ -257,6 +257,12 @@ def probe_rows(h: HostResult) -> list[tuple[str, Any]]:
     for name, r in sorted((f.get("probes") or {}).items()):
         if isinstance(r, dict):
             rows.append((f"probe {name}", f"{r.get('state')}: {r.get('sentence', '')}"))
+    cleanup = f.get("cleanup")
+    if isinstance(cleanup, dict):
+        left = f.get("leftovers") or []
+        rows.append(("clean-up", ("confirmed" + (f"; left: {'; '.join(map(str, left))}"
+                                                 if left else ", nothing left"))
+                     if cleanup.get("confirmed") else f"NOT confirmed: {cleanup.get('reason')}"))
     cfg = f.get("kernel_config")
     if isinstance(cfg, dict):
         picked = sorted(f"{k}={v}" for k, v in cfg.items() if k.startswith(_CONFIG_PREFIXES))
