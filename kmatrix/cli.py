@@ -142,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     _host_selection(r)
     r.add_argument("--suite", default="bpf-core",
                    help="suite name in suites/ or a path to a suite YAML (default: bpf-core)")
-    r.add_argument("-k", dest="pattern", default=None,
-                   help="only cases whose id contains PATTERN (or matches it as a glob)")
+    r.add_argument("-k", dest="pattern", action="append", default=None, metavar="PATTERN",
+                   help="only cases whose id contains PATTERN (or matches it as a glob); "
+                        "repeatable: -k A -k B runs the cases either selects")
     r.add_argument("--output", default="results",
                    help="results directory; the run writes OUTPUT/<run-id>/ (default: ./results)")
     r.add_argument("--run-id", default=None, help="name of the run directory (default: a timestamp)")

@@ -47,7 +47,7 @@ class RunOptions:
     out_dir: Path
     cache_dir: Path
     run_id: str = ""
-    pattern: Optional[str] = None  # -k: substring or glob over case ids
+    pattern: Optional[list[str]] = None  # -k: substrings or globs over case ids (union)
     shard: Optional[tuple[int, int]] = None  # (i, n), 1-based
     rerun_failures: int = 0
     trust_on_first_use: bool = False
@@ -65,16 +65,21 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def select_cases(cases: list[Case], suite: Suite, pattern: Optional[str],
+def _matches(case_id: str, pattern: str) -> bool:
+    if any(ch in pattern for ch in "*?["):
+        return fnmatch.fnmatchcase(case_id, pattern)
+    return pattern in case_id
+
+
+def select_cases(cases: list[Case], suite: Suite, pattern: Optional[str | list[str]],
                  shard: Optional[tuple[int, int]]) -> list[Case]:
-    """Suite selection, then -k, then the shard: deterministic for a given catalogue."""
+    """Suite selection, then -k, then the shard: deterministic for a given catalogue.
+    Several -k patterns select the union, as several --host do."""
     wanted = set(suite.selected([c.id for c in cases]))
     chosen = [c for c in cases if c.id in wanted]
-    if pattern:
-        if any(ch in pattern for ch in "*?["):
-            chosen = [c for c in chosen if fnmatch.fnmatchcase(c.id, pattern)]
-        else:
-            chosen = [c for c in chosen if pattern in c.id]
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern or [])
+    if patterns:
+        chosen = [c for c in chosen if any(_matches(c.id, p) for p in patterns)]
     chosen.sort(key=lambda c: c.id)
     if shard:
         i, n = shard

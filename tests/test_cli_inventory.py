@@ -43,3 +43,15 @@ def test_local_hosts_yaml_wins_silently(tmp_path: Path) -> None:
     (tmp_path / "hosts.yaml").write_text("hosts:\n  - {name: here, arch: riscv, transport: local}\n")
     p = _list(tmp_path)
     assert p.returncode == 0 and "host here (riscv64)" in p.stdout and not p.stderr.strip()
+
+
+def test_repeated_k_selects_the_union(tmp_path: Path) -> None:
+    inv = tmp_path / "mine.yaml"
+    inv.write_text("hosts:\n  - {name: here, arch: x86_64, transport: local}\n")
+    e = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "kmatrix", "run", "--hosts", str(inv), "--list",
+                        "-k", "dynptr/from_mem", "-k", "isa/*"], cwd=tmp_path, env=e,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    cases = sorted(ln.split()[1] for ln in p.stdout.splitlines() if ln.startswith("case "))
+    assert cases == ["dynptr/from_mem", "isa/atomics", "isa/cpuv4"], cases

@@ -146,6 +146,9 @@ def test_ctrl_c_stops_the_guest_and_writes_partial_results(tmp_path: Path) -> No
     data = _results(tmp_path)
     assert data["incomplete"] is True
     (h,) = data["hosts"]
-    assert [c["case"] for c in h["cases"]] == ["dynptr/from_mem"]
+    # The case that was running is recorded as interrupted, not dropped.
+    assert [c["case"] for c in h["cases"]] == ["dynptr/from_mem", "perf/zz_sleep"]
+    assert h["cases"][1]["state"] == "error" and \
+        h["cases"][1]["reason"].startswith("interrupted:"), h["cases"][1]
     assert (tmp_path / "out" / "f" / "x86_64" / "junit.xml").is_file()
     assert _qemus_for(tmp_path) == [], "the guest outlived the controller"
