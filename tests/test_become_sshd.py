@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import copy_cases
 from sshd import LoginUser, SshdInfo, can_make_users, make_user, sshd_available, start_sshd
 
 from kmatrix.inventory import Host, load_hosts
@@ -74,15 +74,8 @@ def root_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdInfo]:
 
 @pytest.fixture(scope="module")
 def cases_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("cases")
-    for fam, names in CASES.items():
-        (d / fam).mkdir()
-        for n in names:
-            for suffix in (".bpf.c", ".py"):
-                src = ROOT / "bpf_cases" / fam / f"{n}{suffix}"
-                if src.exists():
-                    shutil.copy(src, d / fam)
-    return d
+    return copy_cases(tmp_path_factory.mktemp("cases"),
+                      [f"{fam}/{n}" for fam, names in CASES.items() for n in names])
 
 
 def host_for(info: SshdInfo, **kw: Any) -> Host:

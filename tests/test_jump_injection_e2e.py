@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sshd import SshdInfo, sshd_available, start_sshd
+from test_injection_e2e import _fired, _payloads  # one payload list for every field
 
 from kmatrix.errors import InputError
 from kmatrix.inventory import load_hosts
@@ -32,13 +33,6 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _payloads(marker: str) -> list[str]:
-    return [f"$(touch {marker}1)", f"`touch {marker}2`", f";touch {marker}3", f"|touch {marker}4",
-            f"&&touch${{IFS}}{marker}5", f"$(id>{marker}6)"]
-
-
-def _fired(marker: str) -> list[str]:
-    return sorted(str(p) for p in Path(marker).parent.glob(Path(marker).name + "*"))
 
 
 def _q(s: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import copy_cases
 from sshd import LoginUser, SshdInfo, can_make_users, make_user, sshd_available, start_sshd
 
 pytestmark = [
@@ -53,15 +53,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def cases_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("cases")
-    for fam, names in CASES.items():
-        (d / fam).mkdir()
-        for n in names:
-            for suffix in (".bpf.c", ".py"):
-                src = ROOT / "bpf_cases" / fam / f"{n}{suffix}"
-                if src.exists():
-                    shutil.copy(src, d / fam)
-    return d
+    return copy_cases(tmp_path_factory.mktemp("cases"),
+                      [f"{fam}/{n}" for fam, names in CASES.items() for n in names])
 
 
 def ssh_config(path: Path, user: LoginUser, bastion: SshdInfo, target: SshdInfo,
