@@ -792,7 +792,7 @@ class HostRun:
         script = (
             'if [ "$1" != 0 ] && kill -TERM "$1" 2>/dev/null; then sleep 1; fi; '
             'if [ -e "$2/agent.pyz" ]; then env PYTHONPATH="$2/agent.pyz" "$3" -m '
-            'kmatrix_agent.leftovers "$2"; fi; rm -rf -- "$2"; '
+            'kmatrix_agent.leftovers "$2" "$1"; fi; rm -rf -- "$2"; '
             'if [ -e "$2" ]; then echo KMATRIX_WORKDIR_LEFT; fi'
         )
         res = self.transport.run(["sh", "-c", script, "sh", str(self._agent_pid or 0), workdir,

@@ -557,3 +557,34 @@ def test_two_concurrent_runs_on_one_target_blame_nobody(tmp_path: Path, sshd: Ss
         assert h["facts"]["leftovers"] == [] and h["error"] is None, h["facts"]["leftovers"]
     (hb,) = _results(tmp_path / "b")["hosts"]
     assert hb["facts"]["leftover_check"]["ignored_foreign_objects"] >= 1, hb["facts"]
+
+
+def test_ctrl_c_with_a_sigterm_blocking_case_leaves_no_agent(tmp_path: Path,
+                                                             sshd: SshdInfo) -> None:
+    """The agent ignores the SIGTERM clean-up sends (its case blocks it): clean-up
+    escalates to SIGKILL, says so, and no process of the run is left on the target."""
+    cases = _cases_dir(tmp_path, {"perf/zz_stubborn.py": STUBBORN_CASE})
+    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _done_cases(tmp_path) >= 2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    (h,) = _results(tmp_path)["hosts"]
+    killed = [x for x in h["facts"]["leftovers"] if x.startswith("process ")]
+    assert any(x.endswith("ended by SIGKILL") for x in killed), h["facts"]["leftovers"]
+    ps = subprocess.run(["pgrep", "-f", "agent.pyz run"], capture_output=True, text=True)
+    alive = [p for p in ps.stdout.split() if str(tmp_path) in _cmdline(p)]
+    assert alive == [], alive
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""

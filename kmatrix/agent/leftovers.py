@@ -46,17 +46,24 @@ def _unheld(detail):
 RUN_MARK = "KMATRIX_WORKDIR"  # set by the agent (kmatrix_agent.main), inherited by children
 
 
-def marked(workdir):
-    """(pid, comm) of live processes whose environment carries this run's mark."""
-    want = ("%s=%s" % (RUN_MARK, os.path.abspath(workdir))).encode() + b"\0"
+def marked(workdir, agent_pid=0):
+    """(pid, comm) of live processes of this run: those whose environment carries its
+    mark (children inherit it), and the agent itself, whose own /proc environ predates
+    the mark, recognised by its pid and a command line naming the work directory."""
+    workdir = os.path.abspath(workdir)
+    want = ("%s=%s" % (RUN_MARK, workdir)).encode() + b"\0"
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
             continue
         try:
-            with open("/proc/%s/environ" % name, "rb") as f:
-                env = b"\0" + f.read()
-            if b"\0" + want not in env:
+            if int(name) == agent_pid:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    ours = workdir.encode() in f.read()
+            else:
+                with open("/proc/%s/environ" % name, "rb") as f:
+                    ours = b"\0" + want in b"\0" + f.read()
+            if not ours:
                 continue
             with open("/proc/%s/comm" % name) as f:
                 out.append((int(name), f.read().strip()))
@@ -65,10 +72,10 @@ def marked(workdir):
     return out
 
 
-def reap(workdir, grace=3.0):
+def reap(workdir, grace=3.0, agent_pid=0):
     """Stop every process of this run that is still alive: SIGTERM, a bounded wait,
     then SIGKILL; returns what was found, how it ended, and what survived."""
-    found = marked(workdir)
+    found = marked(workdir, agent_pid)
     for pid, _comm in found:
         _signal(pid, signal.SIGTERM)
     deadline = time.time() + grace
@@ -113,14 +120,14 @@ def _own_ids(workdir):
     return {k: [int(i) for i in doc.get(k) or []] for k in ("progs", "maps", "links")}
 
 
-def snapshot(workdir=None, settle=5.0):
+def snapshot(workdir=None, settle=5.0, agent_pid=0):
     """Inventory once the kernel has finished freeing what our processes released.
 
     BPF programs and maps are freed after an RCU grace period, so objects of a
     process that just exited stay listed for a moment; wait until the set of
     unheld objects stops shrinking (or `settle` seconds pass)."""
     # Our processes first: a killed one releases the BPF objects it held.
-    processes = reap(workdir) if workdir else []
+    processes = reap(workdir, agent_pid=agent_pid) if workdir else []
     exe = preflight.which("bpftool")
     deadline = time.time() + settle
     detail = None
@@ -141,4 +148,6 @@ def snapshot(workdir=None, settle=5.0):
 
 
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps(snapshot(sys.argv[1] if len(sys.argv) > 1 else None)) + "\n")
+    _pid = sys.argv[2] if len(sys.argv) > 2 else "0"
+    sys.stdout.write(json.dumps(snapshot(sys.argv[1] if len(sys.argv) > 1 else None,
+                                         agent_pid=int(_pid) if _pid.isdigit() else 0)) + "\n")
