@@ -615,6 +615,28 @@ def _tunnel(prev: paramiko.SSHClient, prev_ep: _Endpoint, ep: _Endpoint) -> para
     return chan
 
 
+def _key_problem(identity_file: Optional[str], password: Optional[str],
+                 password_env: Optional[str]) -> str:
+    """Why the identity file itself cannot be used (encrypted without a passphrase, or
+    a passphrase that does not decrypt it), or "". paramiko reports either as a failed
+    login (BadAuthenticationType when the server takes no passwords)."""
+    if not identity_file:
+        return ""
+    try:
+        paramiko.PKey.from_path(identity_file, password.encode() if password else None)
+    except (paramiko.PasswordRequiredException, TypeError):  # TypeError: cryptography's word
+        return (f"the key {identity_file} is encrypted and no passphrase was given: set "
+                "password_env to the name of a variable holding it")
+    except (paramiko.SSHException, ValueError) as e:
+        if password is not None:
+            return (f"the passphrase from ${password_env} does not decrypt the key "
+                    f"{identity_file} (password_env serves as the key's passphrase and as "
+                    f"the login password): {_short(e)}")
+    except OSError:
+        return ""
+    return ""
+
+
 def _login(ep: _Endpoint, sock: Optional[paramiko.Channel]) -> paramiko.SSHClient:
     """Log in to one endpoint (over ``sock`` when a jump host carries it)."""
     password: Optional[str] = None
@@ -642,6 +664,9 @@ def _login(ep: _Endpoint, sock: Optional[paramiko.Channel]) -> paramiko.SSHClien
         raise HostKeyError(ep.mismatch_message(kh_name, e.key, [e.expected_key])) from None
     except paramiko.AuthenticationException as e:
         client.close()
+        bad_key = _key_problem(ep.identity_file, password, ep.password_env)
+        if bad_key:
+            raise TransportError(f"{ep.label}: {bad_key}") from None
         how = ", ".join(x for x in (
             f"key {ep.identity_file}" if ep.identity_file else "",
             "ssh-agent" if os.environ.get("SSH_AUTH_SOCK") else "",
