@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,24 @@ def _done_cases(tmp: Path) -> int:
 _REMOTE_TMP: list[Path] = []
 
 
+def _fault_after_two_cases(tmp_path: Path, sshd: SshdInfo, cases: Path,
+                           fault: Callable[[subprocess.Popen[str]], object],
+                           timeout: float = 120) -> tuple[subprocess.Popen[str], str]:
+    """Start a run, wait until two cases finished, call fault(proc), wait for the end.
+    Returns (the finished process, its stderr)."""
+    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _done_cases(tmp_path) >= 2)
+        time.sleep(1.0)
+        fault(proc)
+        _out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc, err
+
+
 def _workdirs() -> set[str]:
     """Work directories under the target sessions' private TMPDIR (this test's only)."""
     return {p.name for p in _REMOTE_TMP[-1].glob("kmatrix.*")}
@@ -143,18 +162,10 @@ def test_connection_drop_mid_run_loses_nothing_and_runs_nothing_twice(
         "perf/zzz_after.py": SLEEP_CASE % {"secs": 0, "timeout": 30},
     })
     before = _workdirs()
-    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # Cases run in id order: two real ones finish, then drop every SSH session
-        # while perf/zz_sleep runs.
-        _wait_for(lambda: _done_cases(tmp_path) >= 2)
-        time.sleep(1.0)
-        sshd.kill_sessions()
-        out, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # Cases run in id order: two real ones finish, then drop every SSH session
+    # while perf/zz_sleep runs.
+    proc, err = _fault_after_two_cases(tmp_path, sshd, cases, lambda p: sshd.kill_sessions(),
+                                       timeout=300)
     assert proc.returncode == 0, err
     assert "reconnect" in err
     data = _results(tmp_path)
@@ -175,16 +186,7 @@ def test_sigint_writes_partial_results_and_cleans_the_target(tmp_path: Path, ssh
                                                               sig: int) -> None:
     cases = _cases_dir(tmp_path, {"perf/zz_sleep.py": SLEEP_CASE % {"secs": 60, "timeout": 120}})
     before = _workdirs()
-    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(lambda: _done_cases(tmp_path) >= 2)
-        time.sleep(1.0)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, err = _fault_after_two_cases(tmp_path, sshd, cases, lambda p: p.send_signal(sig))
     assert proc.returncode == 130, err
     data = _results(tmp_path)
     assert data["incomplete"] is True
@@ -501,18 +503,12 @@ def run(t):
 def test_a_second_interrupt_still_writes_the_final_results(tmp_path: Path,
                                                            sshd: SshdInfo) -> None:
     cases = _cases_dir(tmp_path, {"perf/zz_stubborn.py": STUBBORN_CASE})
-    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(lambda: _done_cases(tmp_path) >= 2)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+    def twice(p: subprocess.Popen[str]) -> None:
+        p.send_signal(signal.SIGINT)
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)  # impatient: abandon the clean-up
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        p.send_signal(signal.SIGINT)  # impatient: abandon the clean-up
+
+    proc, err = _fault_after_two_cases(tmp_path, sshd, cases, twice, timeout=60)
     assert proc.returncode == 130, err
     data = _results(tmp_path)
     assert data["incomplete"] is True and data["finished"], data
@@ -564,16 +560,8 @@ def test_ctrl_c_with_a_sigterm_blocking_case_leaves_no_agent(tmp_path: Path,
     """The agent ignores the SIGTERM clean-up sends (its case blocks it): clean-up
     escalates to SIGKILL, says so, and no process of the run is left on the target."""
     cases = _cases_dir(tmp_path, {"perf/zz_stubborn.py": STUBBORN_CASE})
-    proc = subprocess.Popen(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(lambda: _done_cases(tmp_path) >= 2)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, err = _fault_after_two_cases(tmp_path, sshd, cases,
+                                       lambda p: p.send_signal(signal.SIGINT))
     assert proc.returncode == 130, err
     (h,) = _results(tmp_path)["hosts"]
     killed = [x for x in h["facts"]["leftovers"] if x.startswith("process ")]

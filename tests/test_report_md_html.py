@@ -291,9 +291,9 @@ def test_markdown_probe_table_and_shared_footnotes(tmp_path: Path) -> None:
     assert re.search(rf"^\[\^{refs[0]}\]: trampoline: no BPF trampoline", md, flags=re.M)
 
 
-def test_release_comparison_groups_summaries_and_symbols(tmp_path: Path) -> None:
-    """Two releases on one kernel stay two column groups; a family row counts the
-    supported cases; kernel-lacks reads "lacks", not "untested"; changes are marked."""
+def _two_releases() -> tuple[RunResult, RunResult]:
+    """One x86_64 host on one kernel in two releases: kfunc/task_acquire is a
+    kernel-lacks skip in the old one and passes in the new one."""
     old, new = copy.deepcopy(sample_run()), copy.deepcopy(sample_run())
     for run in (old, new):
         run.hosts = [run.hosts[0]]
@@ -305,6 +305,13 @@ def test_release_comparison_groups_summaries_and_symbols(tmp_path: Path) -> None
     for c in new.hosts[0].cases:
         if c.case == "kfunc/task_acquire":
             c.state, c.verdict, c.reason_class, c.reason = "pass", "pass", None, ""
+    return old, new
+
+
+def test_release_comparison_groups_summaries_and_symbols(tmp_path: Path) -> None:
+    """Two releases on one kernel stay two column groups; a family row counts the
+    supported cases; kernel-lacks reads "lacks", not "untested"; changes are marked."""
+    old, new = _two_releases()
     md = write_markdown([old, new], tmp_path / "r.md", labels=["22.03-SP4", "24.03-SP1"]).read_text()
     rows = _table(md, families=True)
     assert rows[0][1].startswith("22.03-SP4: x86\\_64 6.1.0-27-amd64")
@@ -321,17 +328,7 @@ def test_release_comparison_groups_summaries_and_symbols(tmp_path: Path) -> None
 def test_html_release_view(tmp_path: Path) -> None:
     """The HTML says what report.md says: family rows with "n of m", the description,
     kernel-lacks apart from untested (symbol and colour class), Δ across labels."""
-    old, new = copy.deepcopy(sample_run()), copy.deepcopy(sample_run())
-    for run in (old, new):
-        run.hosts = [run.hosts[0]]
-    for c in old.hosts[0].cases:
-        c.description = "what the case proves, in one line"
-        if c.case == "kfunc/task_acquire":
-            c.state, c.verdict, c.reason_class = "skip", "skip", "kernel-lacks"
-            c.reason = "kernel BTF has no kfunc bpf_task_acquire"
-    for c in new.hosts[0].cases:
-        if c.case == "kfunc/task_acquire":
-            c.state, c.verdict, c.reason_class, c.reason = "pass", "pass", None, ""
+    old, new = _two_releases()
     p = write_html([old, new], tmp_path / "r.html", labels=["22.03-SP4", "24.03-SP1"])
     text = p.read_text()
     s = _scan(p)
