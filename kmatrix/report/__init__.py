@@ -348,3 +348,15 @@ def load_since(path: Optional[Path | str] = None) -> dict[str, Since]:
     """case id -> Since, from kmatrix/data/since.yaml (or `path`); versions resolved
     against kmatrix/agent/helpers_table.py. A malformed file is an InputError."""
     return dict(_load_since_cached(str(path or SINCE_FILE)))
+
+
+def libbpf_text(h: HostResult, full: bool = False) -> str:
+    """Which libbpf loaded the host's cases: '1.1.2 (bundled, sha256 ab12cd34ef56)';
+    `full` adds the Debian source and the whole sha256."""
+    props = h.properties or {}
+    ver = props.get("libbpf") or (h.facts or {}).get("libbpf") or "-"
+    sha = props.get("libbpf.sha256") or ""
+    parts = (props.get("libbpf.mode") or "", props.get("libbpf.source") or "" if full else "",
+             f"sha256 {sha if full else sha[:12]}" if sha else "")
+    extra = ", ".join(x for x in parts if x)
+    return f"{ver} ({extra})" if extra else ver

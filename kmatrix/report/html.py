@@ -24,6 +24,7 @@ from kmatrix.report import (
     changed_from,
     excerpt,
     family_counts,
+    libbpf_text,
     load_since,
 )
 from kmatrix.report.jsonout import atomic_write
@@ -245,11 +246,7 @@ def probe_rows(h: HostResult) -> list[tuple[str, Any]]:
                                           else f"blocked: {ftrace.get('reason', '')}")),
         ("PMUs", ", ".join(f.get("pmus") or [])),
         ("bpftool", f.get("bpftool") or ""),
-        ("libbpf", " ".join(str(x) for x in (
-            (h.properties or {}).get("libbpf") or f.get("libbpf") or "",
-            (h.properties or {}).get("libbpf.mode") or "",
-            (h.properties or {}).get("libbpf.source") or "",
-            (h.properties or {}).get("libbpf.sha256") or "") if x)),
+        ("libbpf", libbpf_text(h, full=True)),
     ]
     probe = f.get("probe") or {}
     if isinstance(probe, dict) and probe.get("kfuncs"):

@@ -15,6 +15,7 @@ from kmatrix.report import (
     Matrix,
     build_matrix,
     cell_class,
+    libbpf_text,
     load_since,
 )
 from kmatrix.report.jsonout import atomic_write
@@ -26,7 +27,6 @@ from kmatrix.results import (
     V_SKIP,
     V_XFAIL,
     V_XPASS,
-    HostResult,
     RunResult,
 )
 
@@ -91,16 +91,6 @@ def _footnote(entries: list[CellEntry]) -> str:
         if part not in parts:
             parts.append(part)
     return "; ".join(parts)
-
-
-def _libbpf_text(h: HostResult) -> str:
-    """'1.1.2 (bundled, sha256 ab12cd34ef56)': which libbpf loaded the cases."""
-    props = h.properties or {}
-    ver = props.get("libbpf") or (h.facts or {}).get("libbpf") or "-"
-    mode = props.get("libbpf.mode")
-    sha = (props.get("libbpf.sha256") or "")[:12]
-    extra = ", ".join(x for x in (mode, f"sha256 {sha}" if sha else "") if x)
-    return f"{ver} ({extra})" if extra else ver
 
 
 # A skip is "not supported" when the kernel lacks the feature, "untested" otherwise.
@@ -214,7 +204,7 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None,
             row = (
                 f"| {_md(col.label)} | {_md(h.name)} | {_md(h.os_release or '-')} | "
                 f"{_md(', '.join(h.env_tags) or '-')} | "
-                f"{_md(_libbpf_text(h))} | "
+                f"{_md(libbpf_text(h))} | "
                 f"{_md(props.get('compiler') or '-')} |"
             )
             if row not in out:  # the same host in several runs
