@@ -48,16 +48,7 @@ def probe_script() -> bytes:
 
 def run_probes(hr: Any) -> dict[str, Any]:
     """The same probes the agent runs before its cases, in one exec on the target."""
-    res = hr.transport.run([hr.active_host.python, "-"], stdin=probe_script(), timeout=120)
-    if res.returncode != 0:
-        tail = res.stderr.decode(errors="replace").strip().splitlines()[-1:]
-        raise KmatrixError(f"host {hr.host.name}: capability probes failed "
-                           f"(exit {res.returncode}): {' '.join(tail) or 'no output'}")
-    try:
-        out = json.loads(res.stdout.decode(errors="replace").strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise KmatrixError(f"host {hr.host.name}: capability probes printed nothing") from None
-    return out if isinstance(out, dict) else {}
+    return hr.run_script(probe_script(), [], "capability probes")
 
 
 def probe_facts(facts: dict[str, Any], btf: Path) -> dict[str, Any]:

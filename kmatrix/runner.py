@@ -270,21 +270,27 @@ class HostRun:
             known_hosts=str(host.known_hosts or known) if spec.image else str(known),
         )
 
-    def _preflight(self, probe: bool = False) -> dict[str, Any]:
-        src = (AGENT_DIR / "preflight.py").read_bytes()
-        argv = [self.host.python, "-"] + (["--probe"] if probe else [])
-        res = self.transport.run(argv, stdin=src, timeout=120)
+    def run_script(self, src: bytes, args: list[str], what: str,
+                   hint: str = "") -> dict[str, Any]:
+        """Pipe a stdlib-only script to the target's Python; its last stdout line is a
+        JSON object. Used for the preflight and `kmatrix probe`'s capability probes."""
+        res = self.transport.run([self.host.python, "-", *args], stdin=src, timeout=120)
         if res.returncode != 0:
             err = res.stderr.decode(errors="replace").strip().splitlines()
-            raise KmatrixError(f"host {self.host.name}: preflight failed "
-                               f"(exit {res.returncode}): {' '.join(err[-3:]) or 'no output'}"
-                               f" — is {self.host.python} (>= 3.7) installed on the target?")
+            raise KmatrixError(f"host {self.host.name}: {what} failed (exit {res.returncode}): "
+                               f"{' '.join(err[-3:]) or 'no output'}{hint}")
         try:
-            facts = json.loads(res.stdout.decode(errors="replace").strip().splitlines()[-1])
+            out = json.loads(res.stdout.decode(errors="replace").strip().splitlines()[-1])
         except (ValueError, IndexError):
-            raise KmatrixError(f"host {self.host.name}: preflight printed no facts") from None
-        if not isinstance(facts, dict):
-            raise KmatrixError(f"host {self.host.name}: preflight printed no facts")
+            out = None
+        if not isinstance(out, dict):
+            raise KmatrixError(f"host {self.host.name}: {what} printed no JSON object")
+        return out
+
+    def _preflight(self, probe: bool = False) -> dict[str, Any]:
+        facts = self.run_script(
+            (AGENT_DIR / "preflight.py").read_bytes(), ["--probe"] if probe else [], "preflight",
+            f" — is {self.host.python} (>= 3.7) installed on the target?")
         if not (facts.get("btf") or {}).get("present"):
             # One host-level line: every case would need BTF (vmlinux.h, CO-RE, kfuncs).
             release = (facts.get("uname") or {}).get("release") or "?"
