@@ -20,6 +20,11 @@ from kmatrix.inventory import Host
 from kmatrix.transport import CommandTimeout, open_transport
 from kmatrix.transport.local import LocalTransport
 
+try:  # tests/ is a rootdir-less directory today; keep working if it becomes a package
+    from transport_contract import TransportContract
+except ImportError:  # pragma: no cover
+    from tests.transport_contract import TransportContract
+
 pytestmark = pytest.mark.fast
 
 PY = sys.executable
@@ -198,3 +203,11 @@ def test_alive_and_closed(local: LocalTransport) -> None:
     assert not local.alive()
     with pytest.raises(TransportError):
         local.run(["true"], timeout=5)
+
+
+class TestTransportContract(TransportContract):
+    """The contract every transport keeps (tests/transport_contract.py)."""
+
+    @pytest.fixture
+    def transport(self, local: Any) -> Any:
+        return local

@@ -26,8 +26,10 @@ from kmatrix.transport.ssh import SSHTransport, known_hosts_name
 
 try:  # tests/ is a rootdir-less directory today; keep working if it becomes a package
     from sshd import SshdInfo, free_port, sshd_available, start_sshd
+    from transport_contract import TransportContract
 except ImportError:  # pragma: no cover
     from tests.sshd import SshdInfo, free_port, sshd_available, start_sshd
+    from tests.transport_contract import TransportContract
 
 pytestmark = [
     pytest.mark.sshd,
@@ -552,3 +554,11 @@ def test_host_dataclass_replace_keeps_working(sshd: SshdInfo) -> None:
     t.connect()
     assert t.run(["echo", "ok"], timeout=30).stdout == b"ok\n"
     t.close()
+
+
+class TestTransportContract(TransportContract):
+    """The contract every transport keeps (tests/transport_contract.py)."""
+
+    @pytest.fixture
+    def transport(self, conn: Any) -> Any:
+        return conn

@@ -11,6 +11,7 @@ import abc
 import getpass
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,11 +91,24 @@ class Stream(abc.ABC):
         self.returncode: Optional[int] = None
         self._stderr = Tail()
         self._idle = 3600.0
+        self._last = time.monotonic()  # when the command last printed (or we last wrote)
 
     def set_idle_timeout(self, seconds: float) -> None:
         """Change the silence limit while the stream runs: the controller's watchdog
         follows the running case, whose own timeout decides how long is too long."""
         self._idle = float(seconds)
+
+    def touch(self) -> None:
+        """Restart the silence clock: the command was given something to work on."""
+        self._last = time.monotonic()
+
+    def send(self, data: bytes) -> None:
+        """Write to the command's stdin (``stream(..., stdin=True)`` only). The
+        silence clock restarts: the command answers what it was sent."""
+        raise TransportError("this stream was opened without stdin")
+
+    def end_input(self) -> None:  # noqa: B027 - a stream without stdin has nothing to close
+        """Close the command's stdin (EOF)."""
 
     @property
     def stderr_tail(self) -> bytes:
@@ -145,7 +159,10 @@ class Transport(abc.ABC):
         ...
 
     @abc.abstractmethod
-    def stream(self, argv: list[str], *, idle_timeout: float) -> Stream: ...
+    def stream(self, argv: list[str], *, idle_timeout: float, stdin: bool = False) -> Stream:
+        """Start ``argv`` and read its stdout line by line. With ``stdin`` the
+        command's stdin stays open for ``Stream.send`` (the agent's launcher reads
+        its bundle there after printing the facts); without, it gets EOF at once."""
 
     @abc.abstractmethod
     def put(self, local: Path, remote: str, mode: int = 0o600) -> None: ...

@@ -72,9 +72,9 @@ class LocalStream(Stream):
         assert out is not None
         fd = out.fileno()
         buf = bytearray()
-        last = time.monotonic()
+        self.touch()
         while True:
-            left = self._idle - (time.monotonic() - last)
+            left = self._idle - (time.monotonic() - self._last)
             if left <= 0:
                 self.close()
                 raise CommandTimeout(f"{self._label}: {self._argv0} printed nothing for "
@@ -85,7 +85,7 @@ class LocalStream(Stream):
             data = os.read(fd, _CHUNK)
             if not data:
                 break
-            last = time.monotonic()
+            self.touch()
             buf += data
             yield from split_lines(buf)
         if buf:
@@ -99,11 +99,30 @@ class LocalStream(Stream):
         self._err_thread.join(5.0)
         self.returncode = _rc(code)
 
+    def send(self, data: bytes) -> None:
+        stdin = self._proc.stdin
+        if stdin is None:
+            super().send(data)
+            return
+        try:
+            stdin.write(data)
+            stdin.flush()
+        except (OSError, ValueError) as e:
+            raise TransportError(f"{self._label}: writing to {self._argv0} failed: {e}") from None
+        self.touch()
+
+    def end_input(self) -> None:
+        if self._proc.stdin is not None:
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass  # the command already went away: lines() says how it ended
+
     def close(self) -> None:
         if self._proc.poll() is None:
             _killpg(self._proc)
             self._proc.wait()
-        for f in (self._proc.stdout, self._proc.stderr):
+        for f in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
             if f is not None:
                 try:
                     f.close()
@@ -158,12 +177,14 @@ class LocalTransport(Transport):
             raise
         return Completed(_rc(proc.returncode), out, err[-STDERR_TAIL:])
 
-    def stream(self, argv: list[str], *, idle_timeout: float) -> LocalStream:
+    def stream(self, argv: list[str], *, idle_timeout: float, stdin: bool = False
+               ) -> LocalStream:
         argv = check_argv(argv)
         self._check_open()
         self._count()
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)
         except OSError as e:
             raise TransportError(f"{self.host.label}: cannot start {argv[0]}: {e.strerror}") from None

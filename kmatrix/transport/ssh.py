@@ -195,9 +195,9 @@ class SSHStream(Stream):
     def lines(self) -> Iterator[str]:
         ch = self._chan
         buf = bytearray()
-        last = time.monotonic()
+        self.touch()
         while True:
-            idle_left = self._idle - (time.monotonic() - last)
+            idle_left = self._idle - (time.monotonic() - self._last)
             if idle_left <= 0:
                 self.close()
                 raise CommandTimeout(
@@ -209,7 +209,7 @@ class SSHStream(Stream):
                 pass  # the channel's pipe went away: the checks below tell why
             got = _drain(ch, buf, self._stderr)
             if got:
-                last = time.monotonic()
+                self.touch()
             yield from split_lines(buf)
             if _finished(ch):
                 break
@@ -219,6 +219,20 @@ class SSHStream(Stream):
             yield buf.decode("utf-8", errors="replace")
             buf.clear()
         self.returncode = self._owner.exit_status(ch, self._argv0, wait=min(self._idle, 30.0))
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._chan.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException) as e:
+            raise TransportError(f"{self._owner.host.label}: writing to {self._argv0} failed: "
+                                 f"{_short(e)}") from None
+        self.touch()
+
+    def end_input(self) -> None:
+        try:
+            self._chan.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the command already went away: lines() says how it ended
 
     def close(self) -> None:
         if not self._closed:
@@ -463,9 +477,10 @@ class SSHTransport(Transport):
             if writer is not None:
                 writer.join(1.0)
 
-    def stream(self, argv: list[str], *, idle_timeout: float) -> SSHStream:
+    def stream(self, argv: list[str], *, idle_timeout: float, stdin: bool = False) -> SSHStream:
         ch = self._exec(argv, idle_timeout)
-        ch.shutdown_write()
+        if not stdin:
+            ch.shutdown_write()  # EOF at once, so a command reading stdin cannot hang
         return SSHStream(self, ch, argv[0], idle_timeout)
 
     # -- files -------------------------------------------------------------------
