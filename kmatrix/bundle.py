@@ -2,8 +2,9 @@
 
 Layout: __main__.py, kmatrix_agent/ (the agent package), cases/<id>.py,
 objs/<id>.bpf.o (build: local) or src/<id>.bpf.c plus include/*.h, the shared
-headers such as kmatrix.h (build: remote), plan.json, and lib/libbpf.so.1 when
-the agent brings its own libbpf (kmatrix/libbpf_bundle.py).
+headers such as kmatrix.h (build: remote), plan.json, lib/libbpf.so.1 when
+the agent brings its own libbpf (kmatrix/libbpf_bundle.py), and kmod/<key>.ko,
+kernel modules built on the target by an earlier run (kmatrix/kmod_cache.py).
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ def plan_entry(c: Case) -> dict[str, Any]:
 
 def make_plan(cases: Iterable[Case], *, run_id: str, workdir: str, arch: str,
               build: str = "local", outcomes: Optional[Mapping[str, Any]] = None,
-              resume_after: Iterable[str] = (), facts: Optional[dict[str, Any]] = None
-              ) -> dict[str, Any]:
+              resume_after: Iterable[str] = (), facts: Optional[dict[str, Any]] = None,
+              kmods: Optional[Mapping[str, Path]] = None) -> dict[str, Any]:
     """A plan.json dict. `outcomes` maps case id -> BuildOutcome (build: local);
-    a failed one becomes the case's `build_error`, which the agent reports as fail."""
+    a failed one becomes the case's `build_error`, which the agent reports as fail.
+    `kmods` (kmatrix.kmod_cache.for_bundle: module key -> cached .ko) become
+    plan["kmods"] = {key: bundle member}, the modules the agent need not build."""
     entries = []
     for c in cases:
         e = plan_entry(c)
@@ -58,13 +61,18 @@ def make_plan(cases: Iterable[Case], *, run_id: str, workdir: str, arch: str,
         entries.append(e)
     plan: dict[str, Any] = {"run_id": run_id, "workdir": workdir, "arch": arch,
                             "cases": entries, "resume_after": list(resume_after),
-                            "build": build}
+                            "build": build, "kmods": kmod_members(kmods)}
     if facts is not None:
         # Lets the agent skip recomputing what the preflight already found.
         from kmatrix.agent.preflight import AGENT_FACTS
 
         plan["facts"] = {k: facts[k] for k in AGENT_FACTS if k in facts}
     return plan
+
+
+def kmod_members(kmods: Optional[Mapping[str, Path]]) -> dict[str, str]:
+    """{module key: bundle member name} of the cached modules a bundle carries."""
+    return {key: f"kmod/{key}.ko" for key in sorted(kmods or {})}
 
 
 def _add(z: zipfile.ZipFile, name: str, data: bytes) -> None:
@@ -122,8 +130,12 @@ def _libbpf_members(plan: dict[str, Any], lib: Optional[BundledLib]) -> list[tup
 
 def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[str, Any],
                 out: Path, sources: Optional[Mapping[str, Path]] = None,
-                libbpf: Optional[BundledLib] = None) -> Path:
+                libbpf: Optional[BundledLib] = None,
+                kmods: Optional[Mapping[str, Path]] = None) -> Path:
     """Write agent.pyz to `out`; fills each plan entry's check/obj/src names.
+
+    `kmods` (module key -> cached .ko, kmatrix.kmod_cache.for_bundle) ship as
+    kmod/<key>.ko and plan["kmods"] names them.
 
     With `libbpf` (kmatrix.libbpf_bundle.fetch_libbpf) the file ships as
     lib/libbpf.so.1 and plan["libbpf"] says so; without it the agent uses the
@@ -168,6 +180,8 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
                         headers.setdefault(h.name, h)
         members += [(f"include/{name}", path) for name, path in sorted(headers.items())]
     members += _libbpf_members(plan, libbpf)
+    plan["kmods"] = kmod_members(kmods)
+    members += [(plan["kmods"][key], Path(path)) for key, path in sorted((kmods or {}).items())]
     buf = io.BytesIO(_base(members))
     buf.seek(0, io.SEEK_END)
     with zipfile.ZipFile(buf, "a") as z:

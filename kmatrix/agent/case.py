@@ -10,7 +10,9 @@ agent/globals.py), soft asserts that record what they compared and keep going
 program itself as BTF decl tags (`__failure __msg("...")`, bpf_cases/include/kmatrix.h).
 """
 
+import base64
 import errno as _errno
+import hashlib
 import os
 import shutil
 import struct
@@ -203,7 +205,7 @@ class CaseContext(object):
     libbpf = _lb
 
     def __init__(self, case_id, meta, facts, workdir, lib=None, obj_source=None,
-                 lib_error=None, files=None):
+                 lib_error=None, files=None, prebuilt=None, publish=None):
         self.id = case_id
         self.family, _, self.name = case_id.partition("/")
         self.meta = meta or {}
@@ -221,6 +223,11 @@ class CaseContext(object):
         # CASE["files"]: relative path -> bytes, or a callable returning that mapping.
         self._files = files
         self._files_dir = None
+        # Module cache: prebuilt(key) -> .ko bytes shipped in the bundle, or None;
+        # publish(event) sends a fresh build to the controller's cache.
+        self._prebuilt = prebuilt
+        self._publish = publish
+        self._kmods = {}  # .ko path -> {"subdir", "timeout", "cached", "key"}
         self._failures = []  # soft expectations that failed (expect_eq ...)
 
     # -- facts -----------------------------------------------------------------
@@ -574,19 +581,63 @@ class CaseContext(object):
     # -- kernel modules (kmod.py) -----------------------------------------------
 
     def build_module(self, subdir, timeout=600):
-        """Build the module whose sources are the CASE["files"] under `subdir`
-        against the running kernel's headers; returns the .ko path (with .BTF).
+        """The module whose sources are the CASE["files"] under `subdir`, built for the
+        running kernel; returns the .ko path (with .BTF). A .ko the controller cached
+        for the same sources and kernel (kmod.module_key) is used instead of building;
+        details["module_cache"] says hit, miss or (from insmod) stale-rebuilt.
         Missing headers/tools/module support skip; a failed build fails."""
+        why = _kmod.load_blockers()
+        if why is not None:
+            raise Skip(why[0], why[1])
+        key = None
         try:
-            why = _kmod.load_blockers()
-            if why is not None:
-                raise Skip(why[0], why[1])
+            files = self._files() if callable(self._files) else (self._files or {})
+            u = os.uname()
+            key = _kmod.module_key(_kmod.module_sources(files, subdir), u.release, u.version,
+                                   u.machine)
+            data = self._prebuilt(key) if self._prebuilt is not None else None
+        except Exception as e:  # the cache is an optimisation: never a reason to fail
+            data = None
+            self.details["module_cache_note"] = "cache lookup failed: %s" % e
+        if key is not None:
+            self.details["module_key"] = key
+        if data is not None:
+            ko = self._write_prebuilt(subdir, key, data)
+            if ko is not None:
+                self.details["module_cache"] = "hit"
+                self._kmods[ko] = {"subdir": subdir, "timeout": timeout, "cached": True,
+                                   "key": key}
+                return ko
+        self.details["module_cache"] = "miss"
+        return self._build_fresh(subdir, timeout, key)
+
+    def _write_prebuilt(self, subdir, key, data):
+        """Write a shipped .ko as <module name>.ko in a private dir; None if unusable."""
+        why = _kmod.check_module_image(data, "the cached module %s" % key[:12])
+        if why is not None:
+            self.details["module_cache_note"] = "cached module ignored: %s" % why
+            return None
+        d = os.path.join(self.case_files(), "kmod." + os.path.basename(subdir.rstrip("/")))
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        ko = os.path.join(d, _kmod.modinfo_name(data) + ".ko")
+        with open(ko, "wb") as f:
+            f.write(data)
+        return ko
+
+    def _build_fresh(self, subdir, timeout, key):
+        """Build from source (kmod.py), strip debug info, and publish the .ko to the
+        controller's cache once it has loaded (see insmod)."""
+        try:
             kdir = _kmod.build_dir()
             _kmod.btf_precheck(kdir)
             dest = os.path.join(self.case_files(), "build." + os.path.basename(subdir))
+            if os.path.exists(dest):  # a rebuild after a stale cached module
+                shutil.rmtree(dest)
             _kmod.copy_sources(self.case_files(), subdir, dest)
+            t0 = time.monotonic()
             ko, log = _kmod.build(dest, kdir, timeout)
             self.details["module_btf"] = _kmod.ensure_btf(ko, kdir)
+            self.details["module_build_seconds"] = round(time.monotonic() - t0, 1)
         except _kmod.Unavailable as e:
             raise Skip(e.reason_class, e.sentence) from None
         except _kmod.ModuleError as e:
@@ -594,11 +645,59 @@ class CaseContext(object):
                 print(e.output)  # the agent puts a check's output in the result
             raise Fail(e.sentence) from None
         self.details["module_build_log"] = log.strip().splitlines()[-3:]
+        # Debug info is most of a module's size and no use here: strip it the way
+        # INSTALL_MOD_STRIP=1 does (.BTF, symbols and relocations stay), and load the
+        # stripped file, so what the cache keeps is what this run proved loads.
+        sdir = os.path.join(os.path.dirname(ko), "stripped")
+        os.makedirs(sdir, mode=0o700, exist_ok=True)
+        stripped = _kmod.strip_debug(ko, os.path.join(sdir, os.path.basename(ko)))
+        if stripped is not None:
+            self.details["module_stripped"] = "%d -> %d bytes" % (
+                os.path.getsize(ko), os.path.getsize(stripped))
+            ko = stripped
+        self._kmods[ko] = {"subdir": subdir, "timeout": timeout, "cached": False, "key": key}
         return ko
+
+    def _publish_kmod(self, ko):
+        """Send a freshly built .ko that loaded to the controller (one artifact event)."""
+        info = self._kmods.get(ko) or {}
+        if info.get("cached") or info.get("published") or not info.get("key"):
+            return
+        info["published"] = True
+        if self._publish is None:
+            return
+        with open(ko, "rb") as f:
+            data = f.read()
+        why = _kmod.check_module_image(data, os.path.basename(ko))
+        if why is not None:
+            self.details["module_cache_note"] = "not cached: %s" % why
+            return
+        try:
+            self._publish({"event": "artifact", "kind": "kmod", "key": info["key"],
+                           "sha256": hashlib.sha256(data).hexdigest(),
+                           "data": base64.b64encode(data).decode("ascii")})
+        except Exception as e:  # never a reason to fail the case
+            self.details["module_cache_note"] = "not cached: publishing failed: %s" % e
+            return
+        self.details["module_published"] = len(data)
 
     def insmod(self, ko, params=""):
         """Load `ko` with `params`; it is unloaded at cleanup, after the BPF
-        objects that pin it are gone. Returns the module name."""
+        objects that pin it are gone. Returns the module name. A cached .ko the
+        kernel refuses (vermagic, unknown symbol, BTF) is rebuilt from source."""
+        info = self._kmods.get(ko)
+        name = self._insmod_once(ko, params, raise_refusal=not (info and info["cached"]))
+        if name is None:  # the cached module was refused: rebuild it and load that
+            self.details["module_cache"] = "stale-rebuilt"
+            ko = self._build_fresh(info["subdir"], info["timeout"], info["key"])
+            name = self._insmod_once(ko, params, raise_refusal=True)
+        if ko in self._kmods and _kmod.module_btf_loaded(name):
+            self._publish_kmod(ko)
+        return name
+
+    def _insmod_once(self, ko, params, raise_refusal):
+        """finit_module; None (when not raise_refusal) if the kernel refused the module
+        or took it without its BTF, which is how a stale cached module shows."""
         name = _kmod.module_name(ko)
         if _kmod.loaded(name):  # left over from an interrupted run
             _kmod.rmmod(name)
@@ -607,7 +706,18 @@ class CaseContext(object):
         except _kmod.Unavailable as e:
             raise Skip(e.reason_class, e.sentence) from None
         except _kmod.ModuleError as e:
-            raise Fail(e.sentence) from None
+            if raise_refusal:
+                raise Fail(e.sentence) from None
+            self.details["module_cache_refused"] = e.sentence
+            return None
+        if not raise_refusal and not _kmod.module_btf_loaded(name):
+            self.details["module_cache_refused"] = ("the cached module loaded without "
+                                                    "/sys/kernel/btf/%s" % name)
+            try:
+                self._rmmod(name)
+            except _kmod.ModuleError:
+                self.defer_last(self._rmmod, name)
+            return None
         self.defer_last(self._rmmod, name)
         return name
 

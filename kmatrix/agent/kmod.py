@@ -13,6 +13,7 @@ ship. So when the built .ko has no .BTF, it is added here the way Kbuild would:
 
 import ctypes
 import errno
+import hashlib
 import os
 import platform
 import re
@@ -45,9 +46,10 @@ class Unavailable(Exception):
 class ModuleError(Exception):
     """Building or loading failed for a reason that is not a missing precondition."""
 
-    def __init__(self, sentence, output=""):
+    def __init__(self, sentence, output="", err=None):
         self.sentence = sentence
         self.output = output
+        self.errno = err  # finit_module's errno, when the kernel refused the module
         Exception.__init__(self, sentence)
 
 
@@ -144,21 +146,118 @@ def build_dir(release=None):
     return kdir
 
 
+def _elf_table(elf, what):
+    """[(name, offset, size)] of the sections of an ELF64 little-endian image."""
+    if elf[:4] != b"\x7fELF" or len(elf) < 0x40 or elf[4] != 2 or elf[5] != 1:
+        raise ModuleError("%s is not a little-endian ELF64 file" % what)
+    try:
+        shoff, = struct.unpack_from("<Q", elf, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
+        heads = [struct.unpack_from("<IIQQQQ", elf, shoff + i * shentsize)
+                 for i in range(shnum)]
+        stroff = heads[shstrndx][4]
+        out = []
+        for h in heads:
+            end = elf.index(b"\0", stroff + h[0])
+            out.append((elf[stroff + h[0]:end].decode("ascii", "replace"), h[4], h[5]))
+    except (struct.error, IndexError, ValueError):
+        raise ModuleError("%s has a truncated ELF section table" % what) from None
+    return out
+
+
 def elf_sections(path):
     """Section names of an ELF64 little-endian file."""
     with open(path, "rb") as f:
         elf = f.read()
-    if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] != 1:
-        raise ModuleError("%s is not a little-endian ELF64 file" % path)
-    shoff, = struct.unpack_from("<Q", elf, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
-    heads = [struct.unpack_from("<IIQQQQ", elf, shoff + i * shentsize) for i in range(shnum)]
-    stroff = heads[shstrndx][4]
-    names = []
-    for h in heads:
-        end = elf.index(b"\0", stroff + h[0])
-        names.append(elf[stroff + h[0]:end].decode("ascii", "replace"))
-    return names
+    return [name for name, _, _ in _elf_table(elf, path)]
+
+
+def modinfo_name(data, what="module"):
+    """The module name (`name=` of .modinfo, what modpost writes) of a .ko image."""
+    for name, off, size in _elf_table(data, what):
+        if name == ".modinfo":
+            for item in data[off:off + size].split(b"\0"):
+                if item.startswith(b"name="):
+                    return item[5:].decode("ascii", "replace")
+    return None
+
+
+# -- the module cache (kmatrix/kmod_cache.py on the controller imports this too) --------
+
+# Bumped when the way a module is built changes (flags, BTF steps, stripping), so a
+# cached .ko from an older recipe is never shipped again.
+KEY_RECIPE = "kmatrix-kmod-1"
+KEY_RE = re.compile(r"[0-9a-f]{64}\Z")
+MODNAME_RE = re.compile(r"[A-Za-z0-9_]{1,56}\Z")
+# The controller drops event lines longer than this (kmatrix.runner.MAX_EVENT_LINE).
+MAX_EVENT_LINE = 1 << 20
+# Room left in an event line for everything but the base64 of the .ko.
+_EVENT_OVERHEAD = 512
+MAX_KO_BYTES = (MAX_EVENT_LINE - _EVENT_OVERHEAD) // 4 * 3
+
+
+def module_sources(files, subdir):
+    """{path under subdir: bytes} of a CASE["files"] mapping (path -> bytes)."""
+    prefix = subdir.strip("/") + "/"
+    return dict((rel[len(prefix):], data) for rel, data in files.items()
+                if rel.startswith(prefix))
+
+
+def module_key(sources, release, version, machine):
+    """The cache key of a module: sha256 (hex) of its sources ({path: bytes}, paths
+    relative to the module's directory), the kernel's release, `uname -v` and machine,
+    and the build recipe. The agent keys the sources it has, the controller the
+    sources it ships: one function, so both agree."""
+    h = hashlib.sha256()
+    h.update(KEY_RECIPE.encode() + b"\0")
+    for rel in sorted(sources):
+        data = sources[rel]
+        h.update(b"F\0%s\0%d\0" % (rel.encode("utf-8"), len(data)))
+        h.update(data)
+    for part in (release, version, machine):
+        h.update(b"U\0%s\0" % (part or "").encode("utf-8"))
+    return h.hexdigest()
+
+
+def check_module_image(data, what="module"):
+    """None when `data` looks like a .ko the cache may keep (ELF64 LE, a .modinfo
+    name, .BTF), else a sentence saying what is wrong."""
+    if len(data) > MAX_KO_BYTES:
+        return "%s is %d bytes, over the %d-byte limit of an event line" % (
+            what, len(data), MAX_KO_BYTES)
+    try:
+        names = [name for name, _, _ in _elf_table(data, what)]
+        modname = modinfo_name(data, what)
+    except ModuleError as e:
+        return e.sentence
+    if ".BTF" not in names:
+        return "%s has no .BTF section" % what
+    if modname is None or not MODNAME_RE.match(modname):
+        return "%s has no valid module name in .modinfo" % what
+    return None
+
+
+def strip_debug(ko, out):
+    """`objcopy --strip-debug ko out` (what INSTALL_MOD_STRIP=1 does: .BTF, .symtab and
+    relocations stay). Returns `out`, or None when objcopy is missing, fails, or the
+    result lost what loading needs."""
+    objcopy = _which("objcopy")
+    if not objcopy:
+        return None
+    try:
+        rc, _ = _run([objcopy, "--strip-debug", ko, out], timeout=300)
+    except ModuleError:
+        return None
+    if rc != 0 or not os.path.isfile(out):
+        return None
+    with open(out, "rb") as f:
+        data = f.read()
+    if check_module_image(data, out) is not None:
+        return None
+    names = [name for name, _, _ in _elf_table(data, out)]
+    if ".symtab" not in names or ".gnu.linkonce.this_module" not in names:
+        return None
+    return out
 
 
 def _run(argv, cwd=None, timeout=600, env=None):
@@ -237,6 +336,11 @@ def loaded(name, root="/"):
     return os.path.isdir(os.path.join(root, "sys/module", name))
 
 
+def module_btf_loaded(name, root="/"):
+    """True once the kernel accepted the module's BTF (/sys/kernel/btf/<name>)."""
+    return os.path.exists(os.path.join(root, "sys/kernel/btf", name))
+
+
 def _syscall(name):
     nums = _SYSCALLS.get(platform.machine())
     if nums is None:
@@ -267,7 +371,7 @@ def insmod(ko, params=""):
     if err == errno.EPERM:
         raise Unavailable(ENV_BLOCKS, "loading the test module is not permitted here: %s"
                           % text)
-    raise ModuleError("finit_module(%s) failed: %s" % (os.path.basename(ko), text))
+    raise ModuleError("finit_module(%s) failed: %s" % (os.path.basename(ko), text), err=err)
 
 
 def rmmod(name):
