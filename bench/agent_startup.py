@@ -8,7 +8,9 @@ Each host runs the real runner in this process with its transport wrapped in
 ``kmatrix.transport.sim.RecordingTransport`` (``transport: record``), which
 stamps every line the agent prints with the time since the agent's exec. The
 start-up is the stamp of the first ``start`` event: SSH exec, interpreter
-start, zipapp import, libbpf binding and the agent's own set-up. The lab hosts
+start, zipapp import, libbpf binding and the agent's own set-up. The ``hello``
+stamp splits it: before it the interpreter, the imports and the libbpf load;
+from it to ``probes`` the BTF walk and the capability probes. The lab hosts
 need their images cached (see bench/lab_warm.py); riscv64 under TCG is the slow
 one. Target: a first case event on every lab arch (the issue sets no number: the
 figures are the result). Exit 0 met, 1 missed, 2 cannot measure.
@@ -32,10 +34,14 @@ import _lab as L  # noqa: E402
 
 def startup_row(name: str, arch: str, trace: Any, res_host: Any) -> dict[str, Any]:
     hello = next((t for t, line in trace.lines if '"hello"' in line), None)
+    # hello: interpreter start, imports and the libbpf load are done; probes: the BTF
+    # walk (the probes need bpf_fentry_test1's id) and the capability probes too.
+    probes = next((t for t, line in trace.lines if '"event": "probes"' in line), None)
     return {"host": name, "arch": arch, "kernel": res_host.kernel,
             "python": (res_host.facts or {}).get("python"),
             "first_line": round(trace.lines[0][0], 3) if trace.lines else None,
             "hello": round(hello, 3) if hello is not None else None,
+            "probes": round(probes, 3) if probes is not None else None,
             "first_case_event": (round(trace.first_case_event, 3)
                                  if trace.first_case_event is not None else None),
             "preflight": res_host.timings.get("preflight"),
@@ -97,10 +103,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"{h.name}: first case event {rows[-1]['first_case_event']}s", flush=True)
     print(f"load average after: {C.loadavg()}")
     print("\n" + C.table(
-        ["host", "arch", "kernel", "python", "agent: first line", "hello", "first case event",
-         "preflight (1 exec)", "boot"],
+        ["host", "arch", "kernel", "python", "agent: first line", "hello", "probes",
+         "first case event", "preflight (1 exec)", "boot"],
         [[r["host"], r["arch"], r.get("kernel", ""), r.get("python", ""),
-          C.fmt_s(r.get("first_line")), C.fmt_s(r.get("hello")),
+          C.fmt_s(r.get("first_line")), C.fmt_s(r.get("hello")), C.fmt_s(r.get("probes")),
           C.fmt_s(r.get("first_case_event")), C.fmt_s(r.get("preflight")),
           C.fmt_s(r.get("boot"))] for r in rows]))
     if a.json:

@@ -52,6 +52,40 @@ def test_synthetic_blob(endian: str) -> None:
     assert btf.func_names(_sample(endian)) == {"my_func", "other_func"}
 
 
+def _walk_ids(data: bytes) -> dict[str, int]:
+    """func_ids the slow way, through the generic `_types` walk: the reference."""
+    strs = btf._layout(data)[3]
+    out: dict[str, int] = {}
+    for tid, kind, name_off, _ref, _off in btf._types(data):
+        if kind == btf.KIND_FUNC:
+            out.setdefault(btf._cstr(strs, name_off), tid)
+    return out
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_fast_func_ids_match_the_generic_walk(endian: str) -> None:
+    blob = _sample(endian)
+    assert btf.func_ids(blob) == _walk_ids(blob) == {"my_func": 3, "other_func": 9}
+    # A duplicate name keeps its first id; a non-ASCII name decodes as before.
+    dup = _blob([("f", 12, 0, 0, b""), ("\u00e9t\u00e9", 12, 1, 0, b""), ("f", 12, 0, 0, b"")],
+                endian)
+    assert btf.func_ids(dup) == _walk_ids(dup) == {"f": 1, "\u00e9t\u00e9": 2}
+    assert list(btf.func_ids(dup)) == ["f", "\u00e9t\u00e9"]
+
+
+def test_record_running_past_the_types_ends_the_walk() -> None:
+    # A STRUCT claiming 1000 members: its members would swallow the FUNC after it.
+    blob = _blob([("s", 4, 1000, 8, b""), ("f", 12, 0, 0, b"")])
+    assert btf.func_ids(blob) == _walk_ids(blob) == {}
+
+
+@pytest.mark.skipif(not VMLINUX.exists(), reason="no kernel BTF")
+def test_real_vmlinux_fast_walk_matches_generic_walk() -> None:
+    data = VMLINUX.read_bytes()
+    fast = btf.func_ids(data)
+    assert list(fast.items()) == list(_walk_ids(data).items())
+
+
 def test_bad_magic_and_unknown_kind() -> None:
     with pytest.raises(btf.BTFError, match="magic"):
         btf.func_names(b"\x00" * 64)

@@ -14,18 +14,29 @@ looks at it, so a real bug in a case is never hidden behind a skip.
 
 import re
 
-from .helpers_table import (
-    FEATURES,
-    HELPER_SINCE,
-    HELPERS,
-    KFUNC_SINCE,
-    TRAMPOLINE_SINCE,
-    TYPE_FEATURES,
-    UAPI_DEFINES,
-    UAPI_ENUM_NAMES,
-    UAPI_ENUM_SINCE,
-    UAPI_MEMBERS,
-)
+# helpers_table.py (~1,100 lines of data) is imported on first use, not with this
+# module: the agent imports refusals at start but classifies only a refused case, and
+# compiling the table from the zipapp costs ~0.1 s on riscv64 under TCG.
+_TABLE_NAMES = frozenset((
+    "FEATURES", "HELPER_SINCE", "HELPERS", "KFUNC_SINCE", "TRAMPOLINE_SINCE",
+    "TYPE_FEATURES", "UAPI_DEFINES", "UAPI_ENUM_NAMES", "UAPI_ENUM_SINCE", "UAPI_MEMBERS",
+))
+_table_module = None
+
+
+def _t():
+    """The helpers_table module, imported once."""
+    global _table_module
+    if _table_module is None:
+        from . import helpers_table
+        _table_module = helpers_table
+    return _table_module
+
+
+def __getattr__(name):  # PEP 562 (3.7): refusals.HELPERS etc. as before the lazy import
+    if name in _TABLE_NAMES:
+        return getattr(_t(), name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 KERNEL_LACKS = "kernel-lacks"
 ENVIRONMENT_BLOCKS = "environment-blocks"
@@ -44,8 +55,8 @@ POISON_KFUNC_BASE = 2002000000  # + extern index: weak kfunc absent from kernel 
 
 def helper_name(n):  # type: (int) -> str
     """bpf_<name> of helper id n, as the kernel prints it; "helper #n" if unknown."""
-    if 0 < n < len(HELPERS):
-        return "bpf_" + HELPERS[n]
+    if 0 < n < len(_t().HELPERS):
+        return "bpf_" + _t().HELPERS[n]
     return "helper #%d" % n
 
 
@@ -56,7 +67,7 @@ def helper_id(name):  # type: (str) -> int
             name = name[len(prefix):]
             break
     try:
-        n = HELPERS.index(name)
+        n = _t().HELPERS.index(name)
     except ValueError:
         return -1
     return n if n > 0 else -1
@@ -64,7 +75,7 @@ def helper_id(name):  # type: (str) -> int
 
 def helper_since(n):  # type: (int) -> str
     """First Linux release with helper n when the table is sure of it, else ""."""
-    return HELPER_SINCE.get(n, "")
+    return _t().HELPER_SINCE.get(n, "")
 
 
 def describe_helper(n):  # type: (int) -> str
@@ -77,20 +88,20 @@ def describe_helper(n):  # type: (int) -> str
 
 def describe(name):  # type: (str) -> str
     """What the tables know of a name: helper, kfunc, enum value, type or feature key."""
-    if name in FEATURES:
-        what, since, _src = FEATURES[name]
+    if name in _t().FEATURES:
+        what, since, _src = _t().FEATURES[name]
         return "%s (Linux %s+)" % (what, since)
     n = helper_id(name)
     if n > 0 and (name.startswith("bpf_") or name.startswith("BPF_FUNC_")):
         return describe_helper(n)
-    if name in KFUNC_SINCE:
-        return "kfunc %s (Linux %s+)" % (name, KFUNC_SINCE[name])
-    if name in UAPI_ENUM_NAMES:
-        since = UAPI_ENUM_SINCE.get(name)
+    if name in _t().KFUNC_SINCE:
+        return "kfunc %s (Linux %s+)" % (name, _t().KFUNC_SINCE[name])
+    if name in _t().UAPI_ENUM_NAMES:
+        since = _t().UAPI_ENUM_SINCE.get(name)
         return "enum value %s%s" % (name, " (Linux %s+)" % since if since else "")
-    if name in UAPI_DEFINES:
+    if name in _t().UAPI_DEFINES:
         return "#define %s (uapi bpf.h; never in a vmlinux.h)" % name
-    if name in TYPE_FEATURES or name in UAPI_MEMBERS:
+    if name in _t().TYPE_FEATURES or name in _t().UAPI_MEMBERS:
         needs = _needs(_type_feature(name))
         return "struct %s%s" % (name, " (%s)" % needs[2:] if needs else "")
     return name
@@ -98,14 +109,14 @@ def describe(name):  # type: (str) -> str
 
 def _needs(feature):  # type: (str) -> str
     """"; dynptr needs Linux 5.19+" for a FEATURES key, "" otherwise."""
-    if feature in FEATURES:
-        what, since, _src = FEATURES[feature]
+    if feature in _t().FEATURES:
+        what, since, _src = _t().FEATURES[feature]
         return "; %s needs Linux %s+" % (what, since)
     return ""
 
 
 def _type_feature(tag):  # type: (str) -> str
-    return TYPE_FEATURES.get(tag, "")
+    return _t().TYPE_FEATURES.get(tag, "")
 
 
 def _version_tuple(text):  # type: (str) -> tuple
@@ -163,7 +174,7 @@ def _in_header(vmlinux_h, pattern):  # type: (str, str) -> bool
 
 
 def _missing_type(tag, libbpf_tags, vmlinux_h):  # type: (str, set, str) -> tuple
-    known = tag in UAPI_MEMBERS or tag in TYPE_FEATURES or tag in libbpf_tags
+    known = tag in _t().UAPI_MEMBERS or tag in _t().TYPE_FEATURES or tag in libbpf_tags
     if not known or _in_header(vmlinux_h, r"\b(?:struct|union) %s \{" % re.escape(tag)):
         return None
     return (KERNEL_LACKS, "struct %s" % tag,
@@ -174,13 +185,13 @@ def _missing_type(tag, libbpf_tags, vmlinux_h):  # type: (str, set, str) -> tupl
 def _missing_identifier(name, vmlinux_h):  # type: (str, str) -> tuple
     # Enum values are in the kernel's BTF; a #define (BPF_F_XDP_HAS_FRAGS, BPF_ATOMIC, ...)
     # never is, so its absence says nothing about the kernel: a case bug.
-    if name not in UAPI_ENUM_NAMES or _in_header(vmlinux_h, r"\b%s\b" % re.escape(name)):
+    if name not in _t().UAPI_ENUM_NAMES or _in_header(vmlinux_h, r"\b%s\b" % re.escape(name)):
         return None
     n = helper_id(name) if name.startswith("BPF_FUNC_") else -1
     if n > 0:
         extra = "; it names %s" % describe_helper(n)
-    elif UAPI_ENUM_SINCE.get(name):
-        extra = "; %s needs Linux %s+" % (name, UAPI_ENUM_SINCE[name])
+    elif _t().UAPI_ENUM_SINCE.get(name):
+        extra = "; %s needs Linux %s+" % (name, _t().UAPI_ENUM_SINCE[name])
     else:
         extra = ""
     return (KERNEL_LACKS, "enum value %s" % name,
@@ -191,7 +202,7 @@ def _missing_identifier(name, vmlinux_h):  # type: (str, str) -> tuple
 def _missing_member(member, tag):  # type: (str, str) -> tuple
     # Only uapi structs: their members are known to exist in some kernel, so a missing
     # one is this kernel's older layout, not a typo.
-    if member not in UAPI_MEMBERS.get(tag, ()):
+    if member not in _t().UAPI_MEMBERS.get(tag, ()):
         return None
     return (KERNEL_LACKS, "struct %s member %s" % (tag, member),
             "the kernel's struct %s has no member %s (vmlinux.h from this kernel lacks it)"
@@ -302,7 +313,7 @@ def _helper_unknown(n):  # type: (int) -> tuple
     if POISON_KFUNC_BASE <= n < POISON_KFUNC_BASE + 1000000:
         return (KERNEL_LACKS, "a kfunc the program calls is not in the kernel's BTF (libbpf "
                               "left the weak call unresolved: invalid func unknown#%d)" % n)
-    if 0 < n < len(HELPERS):
+    if 0 < n < len(_t().HELPERS):
         since = helper_since(n)
         return (KERNEL_LACKS, "the kernel has no BPF helper %s (#%d): the verifier does not "
                               "know the id (invalid func unknown#%d)%s"
@@ -339,7 +350,7 @@ def _unknown_opcode(hexcode):  # type: (str) -> tuple
 
 
 def _kfunc_missing(name, how):  # type: (str, str) -> tuple
-    since = KFUNC_SINCE.get(name)
+    since = _t().KFUNC_SINCE.get(name)
     return (KERNEL_LACKS, "the kernel's BTF has no kfunc %s (%s)%s"
             % (name, how, "; %s needs Linux %s+" % (name, since) if since else ""))
 
@@ -485,7 +496,7 @@ def classify_attach(kind, errno, arch=None):  # type: (str, int, str) -> tuple
 
 def trampoline_since(arch):  # type: (str) -> str
     """First Linux release with BPF trampolines on `arch` (upstream), or ""."""
-    return TRAMPOLINE_SINCE.get(arch, "")
+    return _t().TRAMPOLINE_SINCE.get(arch, "")
 
 
 def classify(kind, text, errno=0, **kw):  # type: (str, str, int, **object) -> tuple
