@@ -50,6 +50,7 @@ class QemuSpec:
     memory: str = "2G"
     smp: int = 2
     boot_timeout: float = 300.0
+    snapshot: bool = True  # restore a saved VM snapshot instead of booting cold (lab/snapshot.py)
 
 
 @dataclass
@@ -148,7 +149,8 @@ CONNECTION_DEFAULTS = (
     "user", "identity_file", "known_hosts", "password_env", "trust_on_first_use", "become",
     "jump", "ssh_config",
 )
-QEMU_KEYS = ("suite", "packages", "mirror", "image", "memory", "smp", "boot_timeout")
+QEMU_KEYS = ("suite", "packages", "mirror", "image", "memory", "smp", "boot_timeout",
+             "snapshot")
 IMAGE_PATHS = ("disk", "kernel", "initrd", "firmware")
 IMAGE_KEYS = ("disk", "kernel", "initrd", "append", "format", "kernel_release", "console",
               "client_key", "host_key_pub", "firmware")
@@ -346,6 +348,11 @@ def _qemu(ctx: _Ctx, d: yamlpos.PosDict, arch: str) -> QemuSpec:
         spec.smp = _integer(ctx, v, "smp", "qemu.smp", 1, 64)
     if "boot_timeout" in v:
         spec.boot_timeout = _number(ctx, v, "boot_timeout", "qemu.boot_timeout")
+    if "snapshot" in v:
+        if not isinstance(v["snapshot"], bool):
+            raise ctx.err(v.line_of("snapshot"), "qemu.snapshot",
+                          f"must be true or false, got {_tname(v['snapshot'])}")
+        spec.snapshot = v["snapshot"]
     if "image" in v and v["image"] is not None:
         img = v["image"]
         if not isinstance(img, yamlpos.PosDict):

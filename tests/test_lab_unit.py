@@ -162,6 +162,28 @@ def test_qemu_argv_user_image(tmp_path: Path) -> None:
     assert _opt(argv3, "-bios") == [str(fw)] and "-kernel" not in argv3
 
 
+def test_qemu_argv_overlay_qmp_loadvm(tmp_path: Path) -> None:
+    """A restored or snapshot-saving guest: its own qcow2 overlay instead of
+    snapshot=on, a QMP socket, -loadvm; the rest of the command line is unchanged."""
+    img = fake_image(tmp_path)
+    plain = lab_qemu.qemu_argv("x86_64", Spec(), img, 2222, tmp_path / "s.log")
+    argv = lab_qemu.qemu_argv("x86_64", Spec(), img, 2222, tmp_path / "s.log",
+                              overlay=tmp_path / "a,b.qcow2", qmp=tmp_path / "q.sock",
+                              loadvm="kmatrix")
+    drive = _opt(argv, "-drive")[0]
+    assert drive == f"file={tmp_path}/a,,b.qcow2,format=qcow2,if=none,id=d0,cache=unsafe"
+    assert _opt(argv, "-qmp") == [f"unix:{tmp_path}/q.sock,server=on,wait=off"]
+    assert argv[-2:] == ["-loadvm", "kmatrix"]
+    rest = [a for a in argv if a not in (drive, "-qmp", "-loadvm", "kmatrix")
+            and not a.startswith("unix:")]
+    assert rest == [a for a in plain if not a.startswith("file=")]
+    # what a snapshot's key takes: per-run values blanked, the rest as booted
+    tmpl = lab_qemu.argv_template("x86_64", Spec(), img)
+    assert _opt(tmpl, "-drive") == ["file=DISK,format=qcow2,if=none,id=d0,cache=unsafe"]
+    assert _opt(tmpl, "-netdev") == ["user,id=n0,hostfwd=tcp:127.0.0.1:0-:22"]
+    assert _opt(tmpl, "-m") == _opt(plain, "-m") and _opt(tmpl, "-append") == _opt(plain, "-append")
+
+
 # ---------------------------------------------------------------- ports
 
 
