@@ -1,11 +1,15 @@
 """Run the selected cases on every selected host, hosts concurrently.
 
 Per host, in a fixed number of round trips whatever the number of cases:
-boot (lab hosts only) → connect → preflight (facts + a 0700 workdir, one exec) →
-fetch BTF (skipped when cached) → build locally → upload one agent bundle →
-stream the agent's JSON lines → clean up (one exec). A dropped connection is
-retried with backoff and the agent's journal on the target tells what already
-finished, so nothing finished is lost or run twice.
+boot (lab hosts only) → connect → ONE exec (kmatrix/launch.py): the launcher
+prints the facts (and makes a 0700 workdir), the controller fetches the BTF if
+it has not cached it (a second exec, cold runs only), builds, and sends the
+agent bundle down the same exec's stdin; the agent streams its JSON lines and
+cleans up before it exits. A controller-side clean-up exec runs only when the
+agent could not. A dropped connection is retried with backoff and the agent's
+journal on the target tells what already finished, so nothing finished is lost
+or run twice; a re-launched agent gets a new plan whose resume_after says what
+already ran.
 """
 
 from __future__ import annotations
@@ -142,8 +146,11 @@ class HostRun:
         self._agent_pid = 0
         self._by_id: dict[str, Case] = {}
         self._wanted: list[str] = []
-        self._remote_bundle = ""
-        self._bundle_path: Optional[Path] = None
+        self._launch: Any = None  # kmatrix.launch.Launch waiting for its bundle
+        self._build_for: Optional[tuple[dict[str, Path], str]] = None  # objects, compiler
+        self._workdirs: list[str] = []  # every workdir a launch made on the target
+        self._removed: set[str] = set()  # ... and those the agent or launcher removed
+        self._after: Optional[dict[str, Any]] = None  # the agent's leftover inventory
         self._console_offset = 0
         self.reconnects = 0
         self.recoveries = 0
@@ -174,7 +181,9 @@ class HostRun:
         self.result.timings[name] = round(time.monotonic() - t0, 3)
 
     def open_session(self, probe: bool = False) -> dict[str, Any]:
-        """Boot (lab hosts), connect and gather preflight facts; used by run and probe."""
+        """Boot (lab hosts), connect and gather the facts: for a run, by starting the
+        agent's one exec (the launcher waits for its bundle); for `kmatrix probe`, by
+        piping the preflight alone."""
         host = self.host
         self.host_dir.mkdir(parents=True, exist_ok=True)
         if host.qemu is not None:
@@ -193,9 +202,8 @@ class HostRun:
         self._phase("connect", t)
 
         t = time.monotonic()
-        facts = self._preflight(probe)
+        facts = self._preflight(probe=True) if probe else self._start_launch()
         self._phase("preflight", t)
-        self.workdir = facts.get("workdir")
         self.result.facts = facts
         self.result.kernel = (facts.get("uname") or {}).get("release", "")
         self.result.os_release = (facts.get("os_release") or {}).get("PRETTY_NAME", "")
@@ -214,24 +222,21 @@ class HostRun:
         facts = self.open_session()
         to_run = self._apply_skip_expectations()
         if not to_run:
+            self._abort_launch("every selected case is skipped by the suite's expectations")
             return
         t = time.monotonic()
         objects, compiler = self._build(to_run, facts)
+        self._build_for = (objects, compiler)
         self._phase("build", t)
-        self.result.properties = host_properties(facts, compiler)
+        self.result.properties.update(host_properties(facts, compiler))
         # Who ran the commands: the login user, and whether it became root with sudo.
         self.result.properties.update(self.transport.identity_properties())
         if self.opts.stop.is_set():
+            self._abort_launch("the run was stopped")
             return
         t = time.monotonic()
-        bundle = self._bundle(to_run, objects, facts)
-        remote_bundle = f"{self.workdir}/agent.pyz"
-        self.progress.phase(self.host.name, "upload")
-        self.transport.put(bundle, remote_bundle, mode=0o600)
-        self._phase("upload", t)
-        t = time.monotonic()
         self.progress.phase(self.host.name, "run", total=len(to_run))
-        self._run_agent(remote_bundle, to_run, only=None)
+        self._run_agent(to_run, only=None)
         cid = self._current
         if self.opts.stop.is_set() and cid in self._catalogue and cid not in self._done:
             # Ctrl-C/SIGTERM arrived while this case ran: say so instead of dropping it.
@@ -245,7 +250,7 @@ class HostRun:
             if not failed or self.opts.stop.is_set():
                 break
             self.progress.host(host.name, f"rerun {attempt + 1}: {len(failed)} failed case(s)")
-            self._rerun(remote_bundle, to_run, failed)
+            self._rerun(to_run, failed)
         self._phase("cases", t)
 
     def _boot_guest(self) -> Host:
@@ -261,11 +266,19 @@ class HostRun:
         self.progress.host(host.name, "booting QEMU guest (TCG)")
         self.guest.start()
         self.guest.wait_ssh(timeout=getattr(spec, "boot_timeout", 300), cancel=self.opts.stop)
-        self.progress.host(host.name, f"guest up on 127.0.0.1:{self.guest.port}")
+        note = getattr(self.guest, "boot_note", "")
+        self.progress.host(host.name, f"guest up on 127.0.0.1:{self.guest.port}"
+                           + (f": {note}" if note else ""))
+        # How the guest came up, for results: a restored VM snapshot or a cold boot.
+        self.result.properties["lab.boot"] = (
+            "snapshot" if getattr(self.guest, "restored", False) else "cold")
         known = self.host_dir / "known_hosts"
         self.guest.write_known_hosts(known)
         return dataclasses.replace(
-            host, address="127.0.0.1", port=self.guest.port, user="root",
+            # A guest restored from a snapshot has an empty TCG translation cache, so
+            # its first SSH login can take many seconds on a loaded machine.
+            host, connect_timeout=max(host.connect_timeout, 60.0),
+            address="127.0.0.1", port=self.guest.port, user="root",
             identity_file=str(host.identity_file or img.client_key),
             known_hosts=str(host.known_hosts or known) if spec.image else str(known),
         )
@@ -288,9 +301,42 @@ class HostRun:
         return out
 
     def _preflight(self, probe: bool = False) -> dict[str, Any]:
+        """`kmatrix probe`'s facts: the preflight piped on its own (no workdir is kept)."""
         facts = self.run_script(
             (AGENT_DIR / "preflight.py").read_bytes(), ["--probe"] if probe else [], "preflight",
-            f" — is {self.host.python} (>= 3.7) installed on the target?")
+            self._python_hint())
+        if facts.get("workdir"):
+            self.transport.run(["rm", "-rf", "--", str(facts["workdir"])], timeout=60)
+            facts["workdir"] = None
+        self._check_facts(facts)
+        return facts
+
+    def _python_hint(self) -> str:
+        return f" — is {self.host.python} (>= 3.7) installed on the target?"
+
+    def _start_launch(self) -> dict[str, Any]:
+        """Start the agent's one exec; its launcher prints the facts, makes the 0700
+        workdir and waits for the bundle (kmatrix/launch.py)."""
+        from kmatrix.launch import Launch, setup
+
+        restored = bool(self.guest is not None and getattr(self.guest, "restored", False))
+        launch = Launch(self.transport, self.host.python, self.host.name, setup(restored))
+        facts = launch.start(self._python_hint())
+        self._launch = launch
+        self.workdir = str(facts.get("workdir") or "") or None
+        if self.workdir:
+            self._workdirs.append(self.workdir)
+        self._check_facts(facts)
+        return facts
+
+    def _abort_launch(self, why: str) -> None:
+        """Nothing to run: the waiting launcher removes its workdir and exits."""
+        launch, self._launch = self._launch, None
+        if launch is not None and launch.abort(why) and self.workdir:
+            self._removed.add(self.workdir)
+            self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
+
+    def _check_facts(self, facts: dict[str, Any]) -> None:
         if not (facts.get("btf") or {}).get("present"):
             # One host-level line: every case would need BTF (vmlinux.h, CO-RE, kfuncs).
             release = (facts.get("uname") or {}).get("release") or "?"
@@ -301,7 +347,6 @@ class HostRun:
         if getattr(self.host, "libbpf", "bundled") == "system" and not facts.get("libbpf"):
             raise KmatrixError(f"host {self.host.name}: `libbpf: system`, but the target has "
                                f"no libbpf.so ({_package_hint(facts, 'libbpf')})")
-        return facts
 
     def _apply_skip_expectations(self) -> list[Case]:
         to_run = []
@@ -366,15 +411,20 @@ class HostRun:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def _bundle(self, cases: list[Case], objects: dict[str, Path], facts: dict[str, Any]) -> Path:
+    def _bundle(self, cases: list[Case], objects: dict[str, Path]) -> bytes:
+        """The bundle for this launch. Its plan lists only what is still to run, and
+        resume_after names what already ran: the one channel for resuming."""
+        from kmatrix import kmod_cache
         from kmatrix.bundle import make_bundle, make_plan
 
+        kmods = kmod_cache.for_bundle(self.opts.cache_dir, cases, self.result.facts)
         plan = make_plan([c for c in cases if c.id not in self._done], run_id=self.opts.run_id,
                          workdir=str(self.workdir), arch=self.host.arch, build=self.host.build,
-                         outcomes=self._outcomes, resume_after=sorted(self._done), facts=facts)
+                         outcomes=self._outcomes, resume_after=sorted(self._done), kmods=kmods)
+        plan["clean_up"] = True  # the agent reaps, takes the inventory, removes its workdir
         out = self.host_dir / "agent.pyz"
-        self._bundle_path = make_bundle(cases, objects, plan, out, libbpf=self._libbpf())
-        return self._bundle_path
+        return make_bundle(cases, objects, plan, out, libbpf=self._libbpf(),
+                           kmods=kmods).read_bytes()
 
     def _libbpf(self) -> Any:
         """The libbpf build the agent loads by path (default), so every column of
@@ -392,19 +442,25 @@ class HostRun:
         return lib
 
     # -- agent ----------------------------------------------------------------
-    def _agent_argv(self, remote_bundle: str, only: Optional[list[str]]) -> list[str]:
-        argv = [self.host.python, remote_bundle, "run", "--workdir", str(self.workdir)]
-        for cid in sorted(self._done):
-            argv += ["--skip", cid]
-        for cid in only or []:
-            argv += ["--only", cid]
-        return argv
+    @property
+    def _remote_bundle(self) -> str:
+        return f"{self.workdir}/agent.pyz"
 
-    def _run_agent(self, remote_bundle: str, cases: list[Case], only: Optional[list[str]]) -> None:
+    def _send_bundle(self, cases: list[Case], only: Optional[list[str]]) -> Any:
+        """Hand the waiting launcher (or a new one) the bundle; returns the Launch."""
+        launch, self._launch = self._launch, None
+        if launch is None:  # a re-launch: after a hang, a reboot or for reruns
+            self._start_launch()
+            launch, self._launch = self._launch, None
+        objects, _compiler = self._build_for or ({}, "")
+        wanted = [c for c in cases if not only or c.id in only]
+        launch.send_bundle(self._bundle(wanted, objects))
+        return launch
+
+    def _run_agent(self, cases: list[Case], only: Optional[list[str]]) -> None:
         """Drive the agent until every wanted case has a result, surviving drops and hangs."""
         by_id = {c.id: c for c in cases}
         self._by_id = by_id
-        self._remote_bundle = remote_bundle
         wanted = list(only or by_id)
         self._wanted = wanted
         total = len(self.cases)
@@ -420,8 +476,8 @@ class HostRun:
                 return
             self._current = None
             try:
-                rc, tail = self._stream_agent(self._agent_argv(self._remote_bundle, only), by_id,
-                                              total, idle)
+                launch = self._send_bundle(cases, only)
+                rc, tail = self._stream_agent(launch.stream, launch.lines, by_id, total, idle)
             except CommandTimeout:
                 if self.opts.stop.is_set():
                     return
@@ -449,13 +505,14 @@ class HostRun:
                                    f"{len(pending)} case(s) unfinished: {tail.strip()[-500:]}")
             return
 
-    def _stream_agent(self, argv: list[str], by_id: dict[str, Case], total: int,
+    def _stream_agent(self, stream: Any, lines: Any, by_id: dict[str, Case], total: int,
                       idle: float) -> tuple[Optional[int], str]:
-        stream = self.transport.stream(argv, idle_timeout=idle)
+        """Read agent events from an open stream (``lines``: its line iterator)."""
         self._stream = stream
         self._watch = idle
+        stream.set_idle_timeout(idle)
         try:
-            for line in stream.lines():
+            for line in lines:
                 if self.opts.stop.is_set():
                     break
                 if self._on_event(line, by_id, total) == "done":
@@ -540,7 +597,8 @@ class HostRun:
                     "kmatrix_agent.follow", f"{self.workdir}/journal.jsonl",
                     str(self._agent_pid or 0)]
             try:
-                self._stream_agent(argv, by_id, total, idle=3600)
+                stream = self.transport.stream(argv, idle_timeout=3600)
+                self._stream_agent(stream, stream.lines(), by_id, total, idle=3600)
             except TransportError as e:
                 self.progress.host(self.host.name, f"following the journal failed: {e}")
                 continue
@@ -655,19 +713,16 @@ class HostRun:
                     return False
                 time.sleep(5)
         old = str(self.workdir or "")
-        facts = self._preflight()
-        self.workdir = facts.get("workdir")
-        if "/kmatrix." in old and old != self.workdir:
+        if "/kmatrix." in old:
             # A reset that kept /tmp keeps our old work directory: recover what its
             # journal finished, then remove it (it is ours, not a "leftover").
-            res = self.transport.run(["cat", "--", f"{old}/journal.jsonl"], timeout=60)
-            if res.returncode == 0:
-                for line in res.stdout.decode(errors="replace").splitlines():
-                    self._on_event(line, self._by_id, len(self.cases))
-            self.transport.run(["rm", "-rf", "--", old], timeout=60)
-        self.transport.put(self._bundle_path, f"{self.workdir}/agent.pyz", mode=0o600)
-        self._remote_bundle = f"{self.workdir}/agent.pyz"
+            res = self.transport.run(["sh", "-c", 'cat -- "$1/journal.jsonl"; rm -rf -- "$1"',
+                                      "sh", old], timeout=60)
+            self._removed.add(old)
+            for line in res.stdout.decode(errors="replace").splitlines():
+                self._on_event(line, self._by_id, len(self.cases))
         self._agent_pid = 0
+        self._launch = None  # the run loop launches the agent afresh, with a new plan
         return True
 
     def _on_event(self, line: str, by_id: dict[str, Case], total: int) -> Optional[str]:
@@ -683,6 +738,11 @@ class HostRun:
         kind = ev.get("event")
         if kind == "done":
             return kind
+        if kind == "cleanup" and isinstance(ev.get("after"), dict):
+            self._after = ev["after"]
+            if ev.get("removed") is True and self.workdir:
+                self._removed.add(self.workdir)
+            return kind
         if kind == "hello" and _num(ev.get("pid")):
             self._agent_pid = int(ev["pid"])
             if ev.get("libbpf_error"):
@@ -696,6 +756,13 @@ class HostRun:
             return kind
         if kind == "start" and ev.get("case") in by_id:
             self._current = ev["case"]
+            return kind
+        if kind == "artifact":  # a module the agent built: cached for the next run
+            from kmatrix import kmod_cache
+
+            note = kmod_cache.store(self.opts.cache_dir, ev)
+            if note:
+                self.progress.host(self.host.name, note)
             return kind
         if kind != "result":
             return kind
@@ -736,14 +803,14 @@ class HostRun:
         for name, r in sorted(clean.items()):
             self.result.properties[f"probe.{name}"] = r["state"]
 
-    def _rerun(self, remote_bundle: str, cases: list[Case], failed: list[CaseResult]) -> None:
+    def _rerun(self, cases: list[Case], failed: list[CaseResult]) -> None:
         ids = [c.case for c in failed]
         keep = [c for c in self.result.cases if c.case not in ids]
         old = {c.case: c for c in failed}
         self.result.cases = keep
         for cid in ids:
             self._done.discard(cid)
-        self._run_agent(remote_bundle, cases, only=ids)
+        self._run_agent(cases, only=ids)
         for cr in self.result.cases:
             if cr.case in old:
                 cr.attempts = old[cr.case].attempts + 1
@@ -769,6 +836,8 @@ class HostRun:
     # -- teardown -------------------------------------------------------------
     def teardown(self) -> None:
         if self.transport is not None:
+            if self._launch is not None:  # it ended before a bundle was sent
+                self._abort_launch("the run ended before its cases started")
             if self.workdir:
                 try:
                     self._clean_target()
@@ -791,29 +860,40 @@ class HostRun:
                 self.progress.host(self.host.name, f"guest stop failed: {e}")
 
     def _clean_target(self) -> None:
-        """One exec: stop a still-running agent, inventory the target, remove the workdir."""
+        """Judge what the run left. The agent normally cleaned up before it exited
+        (its "cleanup" event: no exec here); else one exec stops a still-running
+        agent, takes the inventory and removes every workdir this run made."""
         workdir = str(self.workdir)
-        if "/kmatrix." not in workdir:  # only ever remove what our preflight created
-            return
-        script = (
-            'if [ "$1" != 0 ] && kill -TERM "$1" 2>/dev/null; then sleep 1; fi; '
-            'if [ -e "$2/agent.pyz" ]; then env PYTHONPATH="$2/agent.pyz" "$3" -m '
-            'kmatrix_agent.leftovers "$2" "$1"; fi; rm -rf -- "$2"; '
-            'if [ -e "$2" ]; then echo KMATRIX_WORKDIR_LEFT; fi'
-        )
-        res = self.transport.run(["sh", "-c", script, "sh", str(self._agent_pid or 0), workdir,
-                                  self.host.python], timeout=120)
-        out = res.stdout.decode(errors="replace").splitlines()
+        # only ever remove what our own launches created
+        stale = [w for w in self._workdirs if w not in self._removed and "/kmatrix." in w]
+        after = self._after
         left: list[str] = []
-        if "KMATRIX_WORKDIR_LEFT" in out:
-            left.append(f"work directory {workdir}")
-        after = None
-        for line in out:
-            if line.startswith("{"):
-                try:
-                    after = json.loads(line)
-                except ValueError:
-                    after = None
+        if not stale and after is None and workdir in self._removed:
+            return  # the launcher was told there was nothing to run, and removed its workdir
+        if stale or after is None:
+            if "/kmatrix." not in workdir:
+                return
+            script = (
+                'pid=$1 py=$2 inv=$3; shift 3; '
+                'if [ "$pid" != 0 ] && kill -TERM "$pid" 2>/dev/null; then sleep 1; fi; '
+                'if [ "$inv" = 1 ] && [ -e "$1/agent.pyz" ]; then env PYTHONPATH="$1/agent.pyz" '
+                '"$py" -m kmatrix_agent.leftovers "$1" "$pid"; fi; '
+                'for d in "$@"; do rm -rf -- "$d"; if [ -e "$d" ]; then '
+                'echo "KMATRIX_WORKDIR_LEFT $d"; fi; done'
+            )
+            dirs = [workdir] + [w for w in stale if w != workdir]
+            res = self.transport.run(
+                ["sh", "-c", script, "sh", str(self._agent_pid or 0), self.host.python,
+                 "1" if after is None else "0", *dirs], timeout=120)
+            out = res.stdout.decode(errors="replace").splitlines()
+            for line in out:
+                if line.startswith("KMATRIX_WORKDIR_LEFT "):
+                    left.append(f"work directory {line.split(' ', 1)[1]}")
+                elif line.startswith("{") and after is None:
+                    try:
+                        after = json.loads(line)
+                    except ValueError:
+                        after = None
         before = (self.result.facts or {}).get("inventory") or {}
         if isinstance(after, dict):
             left += leftovers(before, after)

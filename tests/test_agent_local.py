@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -277,18 +278,24 @@ def test_agent_on_python37(full_run: dict, tmp_path: Path) -> None:
 
 @pytest.mark.bpf
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF")
-def test_skip_and_only_flags(full_run: dict, tmp_path: Path) -> None:
+def test_resume_comes_only_from_the_plan(full_run: dict, tmp_path: Path) -> None:
+    """What already ran travels in plan.resume_after (a re-launch ships a new plan);
+    the old --skip/--only flags are gone, so there is no second channel."""
     pyz = tmp_path / "agent.pyz"
     pyz.write_bytes((full_run["workdir"] / "agent.pyz").read_bytes())
-    events, _out, proc = run_agent(pyz, "--workdir", str(tmp_path / "w"),
-                                   "--only", "kfunc/task_acquire", "--only", "dynptr/ringbuf",
-                                   "--skip", "dynptr/ringbuf")
+    cases = [c for c in full_run["cases"] if c.id in ("kfunc/task_acquire", "dynptr/ringbuf")]
+    plan = json.loads(zipfile.ZipFile(pyz).read("plan.json"))
+    plan["cases"] = [e for e in plan["cases"] if e["id"] in {c.id for c in cases}]
+    plan["resume_after"] = ["dynptr/ringbuf"]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    events, _out, proc = run_agent(pyz, "--workdir", str(tmp_path / "w"))
     assert proc.returncode == 0, proc.stderr
     assert list(results(events)) == ["kfunc/task_acquire"]
     assert results(events)["kfunc/task_acquire"]["state"] == "pass"
     assert (tmp_path / "w" / "journal.jsonl").exists()
-    _ev, _out, bad = run_agent(pyz, "--bogus", "x")
-    assert bad.returncode == 2 and "usage" in bad.stderr
+    for flags in (["--skip", "dynptr/ringbuf"], ["--only", "kfunc/task_acquire"], ["--bogus", "x"]):
+        _ev, _out, bad = run_agent(pyz, *flags)
+        assert bad.returncode == 2 and "usage" in bad.stderr, flags
 
 
 @pytest.mark.bpf

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kmatrix.agent.main import compile_argv
+from kmatrix.agent.compile import compile_argv
 from kmatrix.build import Builder
 from kmatrix.catalog import load_catalog
 from kmatrix.errors import BuildError

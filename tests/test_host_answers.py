@@ -4,12 +4,15 @@ there is no sign of life (kernel-dead). Real sockets on 127.0.0.1."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from kmatrix.runner import HostRun
+from kmatrix.inventory import Host
+from kmatrix.progress import Progress
+from kmatrix.runner import HostRun, RunOptions
 
 pytestmark = pytest.mark.fast
 
@@ -43,9 +46,8 @@ def test_no_probe_through_qemu_forwards_or_jump_hosts() -> None:
     assert _run_for(22, jump=object())._host_answers() == ""
 
 
-def test_unconfirmed_clean_up_is_said_in_the_results() -> None:
+def test_unconfirmed_clean_up_is_said_in_the_results(tmp_path: Path) -> None:
     from kmatrix.errors import TransportError
-    from kmatrix.results import HostResult
 
     class Gone:
         round_trips = 3
@@ -56,10 +58,12 @@ def test_unconfirmed_clean_up_is_said_in_the_results() -> None:
         def close(self) -> None:
             pass
 
-    hr = _run_for(22)
-    hr.transport, hr.workdir, hr.guest = Gone(), "/tmp/kmatrix.abc123", None
-    hr._agent_pid, hr.result = 0, HostResult(name="h", arch="x86_64")
-    hr.host = SimpleNamespace(name="h", python="python3")
+    host = Host(name="h", arch="x86_64", address="127.0.0.1")
+    hr = HostRun(host, [], SimpleNamespace(), RunOptions(out_dir=tmp_path, cache_dir=tmp_path),
+                 Progress(quiet=True), lambda: None)
+    # The agent's launch made a workdir, then the connection went away for good.
+    hr.transport, hr.workdir = Gone(), "/tmp/kmatrix.abc123"
+    hr._workdirs.append(hr.workdir)
     hr.teardown()
     assert hr.result.facts["cleanup"]["confirmed"] is False
     assert "could not confirm clean-up of /tmp/kmatrix.abc123: not connected" in \

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -74,18 +75,35 @@ def test_preflight_gives_each_host_its_own_workdir(trace: Trace) -> None:
     assert len(dirs) == 3 and all(d.startswith("/tmp/kmatrix.sim") for d in dirs)
 
 
-def test_stream_honours_only_and_skip_and_counts_round_trips(trace: Trace) -> None:
+def _launch(t: SimTransport, plan: dict | None) -> tuple[dict, list[dict]]:
+    """One agent exec as the runner drives it: facts, then a bundle (or an abort)."""
+    with t.stream(["python3", "-c", "LOADER", "10"], idle_timeout=5, stdin=True) as s:
+        lines = s.lines()
+        facts = json.loads(next(lines))["facts"]
+        if plan is None:
+            s.send(b'{"abort": "nothing to run"}\n')
+        else:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w") as z:
+                z.writestr("plan.json", json.dumps(plan))
+            s.send(json.dumps({"bundle": len(buf.getvalue())}).encode() + b"\n" + buf.getvalue())
+        s.end_input()
+        events = [json.loads(line) for line in lines]
+    assert s.returncode == 0
+    return facts, events
+
+
+def test_launch_runs_what_the_plan_lists_and_counts_round_trips(trace: Trace) -> None:
     ids = [r["case"] for r in trace.results()]
     with SimTransport(_host(), trace, FAST) as t:
-        with t.stream(["python3", "a.pyz", "run", "--only", ids[0]], idle_timeout=5) as s:
-            got = [json.loads(line) for line in s.lines()]
-        assert s.returncode == 0
+        facts, got = _launch(t, {"cases": [{"id": i} for i in ids[:2]],
+                                 "resume_after": [ids[1]]})
+        assert facts["workdir"].startswith("/tmp/kmatrix.sim") and facts["btf"]["present"]
         assert {e.get("case") for e in got if "case" in e} == {ids[0]}
-        with t.stream(["python3", "a.pyz", "run", "--skip", ids[0]], idle_timeout=5) as s:
-            rest = [json.loads(line).get("case") for line in s.lines()]
-        assert ids[0] not in rest and set(ids[1:]) <= set(rest)
-        t.put(TRACE, "/tmp/x/agent.pyz")
-        assert t.round_trips == 3  # two execs and one SFTP op
+        assert got[0]["event"] == "hello" and got[-1]["event"] == "done"
+        _facts, rest = _launch(t, None)
+        assert [e["event"] for e in rest] == ["aborted"]
+        assert t.round_trips == 2  # one exec per launch, the bundle rides on its stdin
 
 
 def test_latency_is_paid_per_round_trip(trace: Trace) -> None:

@@ -15,8 +15,8 @@ import sys
 import time
 
 try:
-    from kmatrix_agent import preflight
-except ImportError:  # run from a checkout
+    from . import preflight
+except ImportError:  # run as a plain script from a checkout
     import preflight  # type: ignore
 
 
@@ -44,12 +44,14 @@ def _unheld(detail):
 
 
 RUN_MARK = "KMATRIX_WORKDIR"  # set by the agent (kmatrix_agent.main), inherited by children
+LAUNCHER_MARK = b'"kmatrix-launch"'  # in the loader's command line (kmatrix/launch.py)
 
 
 def marked(workdir, agent_pid=0):
     """(pid, comm) of live processes of this run: those whose environment carries its
     mark (children inherit it), and the agent itself, whose own /proc environ predates
-    the mark, recognised by its pid and a command line naming the work directory."""
+    the mark, recognised by its pid and a command line naming the work directory or
+    the launcher (kmatrix/launch.py: the agent runs inside `python3 -c LOADER`)."""
     workdir = os.path.abspath(workdir)
     want = ("%s=%s" % (RUN_MARK, workdir)).encode() + b"\0"
     out = []
@@ -59,7 +61,8 @@ def marked(workdir, agent_pid=0):
         try:
             if int(name) == agent_pid:
                 with open("/proc/%s/cmdline" % name, "rb") as f:
-                    ours = workdir.encode() in f.read()
+                    cmd = f.read()
+                ours = workdir.encode() in cmd or LAUNCHER_MARK in cmd
             else:
                 with open("/proc/%s/environ" % name, "rb") as f:
                     ours = b"\0" + want in b"\0" + f.read()

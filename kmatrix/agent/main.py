@@ -1,9 +1,13 @@
 """The target-side agent: `python3 agent.pyz run`.
 
-Reads plan.json (next to agent.pyz first, so a resume can ship a new plan
-without a new bundle; else the one inside the zip), runs each case and prints
-one JSON object per line (hello, start, result..., done), flushed after each
-line and appended to WORKDIR/journal.jsonl. Stdlib only, Python 3.7.
+Started by the launcher (agent/launch.py) in the same interpreter that gathered
+the facts, or by hand. Reads plan.json (next to agent.pyz first, else the one
+inside the zip; a resume ships a new bundle whose plan says what already ran),
+runs each case and prints one JSON object per line (hello, probes, start,
+result..., cleanup, done), flushed after each line and appended to
+WORKDIR/journal.jsonl. With plan["clean_up"] it ends by reaping its processes,
+taking the leftover inventory and removing its work directory. Stdlib only,
+Python 3.7.
 """
 
 import io
@@ -11,23 +15,24 @@ import json
 import linecache
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
 import time
-import traceback
-import zipfile
 
 from . import btf as _btf
 from . import case as _case
 from . import dmesg as _dmesg
+from . import leftovers as _leftovers
 from . import libbpf as _libbpf
 from . import libload as _libload
 from . import preflight as _preflight
 from . import probes as _probes
-from . import refusals as _refusals
 from . import requires as _requires
-from .compile import compile_argv
+
+# Imported where used, not here: under TCG every module the agent imports before
+# its first case costs (traceback, zipfile, refusals, compile: ~0.5 s on riscv64).
 
 AGENT_VERSION = "0.1.0"
 RUN_MARK = "KMATRIX_WORKDIR"  # environment variable naming the run's work directory
@@ -39,14 +44,21 @@ class Bundle(object):
     """Files of the bundle: a zipapp, or a directory with the same layout."""
 
     def __init__(self, path):
+        import zipimport  # already loaded: the agent itself is imported from the zip
+
         self.path = path
-        self.zip = zipfile.ZipFile(path) if zipfile.is_zipfile(path) else None
+        self.zip = None
+        if os.path.isfile(path):
+            try:
+                self.zip = zipimport.zipimporter(path)
+            except zipimport.ZipImportError:
+                self.zip = None
 
     def read(self, name):
         if self.zip is not None:
             try:
-                return self.zip.read(name)
-            except KeyError:
+                return self.zip.get_data(name)
+            except OSError:
                 return None
         p = os.path.join(self.path, name)
         try:
@@ -58,14 +70,17 @@ class Bundle(object):
     def names(self, prefix):
         """Member names under `prefix` ("include/")."""
         if self.zip is not None:
-            return sorted(n for n in self.zip.namelist()
-                          if n.startswith(prefix) and not n.endswith("/"))
+            import zipfile
+
+            with zipfile.ZipFile(self.path) as z:
+                return sorted(n for n in z.namelist()
+                              if n.startswith(prefix) and not n.endswith("/"))
         d = os.path.join(self.path, prefix)
         return sorted(prefix + n for n in os.listdir(d)) if os.path.isdir(d) else []
 
 
 class LazyFacts(dict):
-    """Facts from the plan (controller's preflight), the rest computed on first use."""
+    """Facts the launcher gathered (WORKDIR/facts.json), the rest computed on first use."""
 
     def __missing__(self, key):
         compute = _preflight.AGENT_FACTS.get(key)
@@ -86,9 +101,13 @@ class Emitter(object):
 
     def emit(self, obj):
         line = json.dumps(obj, sort_keys=True, default=str) + "\n"
-        self.journal.write(line)
-        self.journal.flush()
-        os.fsync(self.journal.fileno())  # a reset target must not lose finished results
+        if self.journal is not None:
+            self.journal.write(line)
+            self.journal.flush()
+            if obj.get("event") not in ("hello", "probes", "start"):
+                # A reset target must not lose finished results; the other lines are
+                # cheap to lose (~20 ms per fsync under TCG).
+                os.fdatasync(self.journal.fileno())
         if self.fd is None:
             return  # the controller went away; the journal keeps the record
         data = line.encode("utf-8")
@@ -106,7 +125,9 @@ class Emitter(object):
             self.fd = None
 
     def close(self):
-        self.journal.close()
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
 
 
 class CaseTimeout(BaseException):
@@ -119,6 +140,12 @@ def _on_alarm(signum, frame):
 
 def _on_term(signum, frame):
     raise KeyboardInterrupt()
+
+
+def _traceback():
+    import traceback
+
+    return traceback.format_exc()
 
 
 def _clip(text, limit):
@@ -197,6 +224,8 @@ class RemoteBuilder(object):
         with open(src, "wb") as f:
             f.write(data)
         meta = entry.get("meta") or {}
+        from .compile import compile_argv
+
         argv = compile_argv(meta.get("compiler", "clang"), src, obj,
                             [self.header_dir, "/usr/include"], self.arch,
                             meta.get("cflags") or [])
@@ -222,7 +251,7 @@ class Agent(object):
         self.plan = plan
         self.emitter = emitter
         self.workdir = plan["workdir"]
-        self.facts = LazyFacts(plan.get("facts") or {})
+        self.facts = LazyFacts(_launcher_facts(self.workdir))
         self._btf_ids = None
         self.own = {"progs": [], "maps": [], "links": []}  # ids this run created
         self.probes = _probes.Probes(_probes.Context(self.btf_ids,
@@ -252,7 +281,7 @@ class Agent(object):
                            "python": platform.python_version(),
                            "libbpf": self.lib.version() if self.lib else None,
                            "libbpf_error": self.lib_error, "pid": os.getpid(),
-                           "run_id": self.plan.get("run_id")})
+                           "run_id": self.plan.get("run_id"), "workdir": self.workdir})
 
     def run(self):
         self.hello()
@@ -267,8 +296,23 @@ class Agent(object):
             self.emitter.emit({"event": "start", "case": entry["id"]})
             self.emitter.emit(self.run_case(entry))
             count += 1
+        if self.plan.get("clean_up"):
+            self.clean_up()
         self.emitter.emit({"event": "done", "count": count})
         return 0
+
+    def clean_up(self):
+        """Reap this run's processes, take the leftover inventory, remove the work
+        directory. While the controller is gone (the stream broke) the directory
+        stays: its journal is what a reconnecting controller follows."""
+        after = _leftovers.snapshot(self.workdir)
+        removed = False
+        if self.emitter.fd is not None:
+            self.emitter.close()  # the journal lives in the directory going away
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            removed = not os.path.exists(self.workdir)
+        self.emitter.emit({"event": "cleanup", "after": after, "removed": removed,
+                           "workdir": self.workdir})
 
     def run_case(self, entry):
         cid = entry["id"]
@@ -279,7 +323,7 @@ class Agent(object):
                                      self.probes.get)
         except Exception:
             return result_event(cid, "error", "evaluating requires failed",
-                                output=traceback.format_exc())
+                                output=_traceback())
         if why is not None:
             # Before the compile error: a case for a feature the kernel lacks often
             # cannot even compile against that kernel's vmlinux.h.
@@ -309,7 +353,7 @@ class Agent(object):
             ns = _load_check(self.bundle, entry)
         except Exception:
             return result_event(cid, "error", "the check module failed to import",
-                                output=traceback.format_exc())
+                                output=_traceback())
         return self._execute(cid, ns, meta, entry, obj_source, details)
 
     def _remember(self, owned):
@@ -331,6 +375,8 @@ class Agent(object):
     def _refusal(self, err):
         """(reason_class, sentence) when a load/attach refusal means the kernel lacks
         the feature (agent/refusals.py, golden-tested); None for a real failure."""
+        from . import refusals as _refusals
+
         if isinstance(err, _libbpf.AttachFailed):
             return _refusals.classify_attach(err.section, err.errno, platform.machine())
         if isinstance(err, _libbpf.LoadFailed):
@@ -348,10 +394,20 @@ class Agent(object):
             out[rel] = data
         return out
 
+    def _kmod_prebuilt(self, key):
+        """The .ko bytes the controller cached for module key `key` (plan["kmods"]), or None."""
+        member = (self.plan.get("kmods") or {}).get(key)
+        return self.bundle.read(member) if member else None
+
+    def _publish_artifact(self, event):
+        """A fresh build for the controller's cache: one event line, before the result."""
+        self.emitter.emit(dict(event, event="artifact"))
+
     def _execute(self, cid, ns, meta, entry, obj_source, details):
         timeout = float(entry.get("timeout") or 60)  # the plan's, not meta's: one channel
         t = _case.CaseContext(cid, meta, self.facts, self.workdir, self.lib, obj_source,
-                              self.lib_error, files=lambda: self._case_files(entry))
+                              self.lib_error, files=lambda: self._case_files(entry),
+                              prebuilt=self._kmod_prebuilt, publish=self._publish_artifact)
         t.details.update(details)
         if self.lib is not None:
             self.lib.take_log()
@@ -376,10 +432,10 @@ class Agent(object):
             state, reason = "fail", e.sentence
         except CaseTimeout:
             state, reason = "fail", "the check timed out after %gs" % timeout
-            output = traceback.format_exc()
+            output = _traceback()
         except _libbpf.LibbpfError as e:
             state, reason, vlog = "fail", str(e), e.log
-            output = traceback.format_exc()
+            output = _traceback()
             why = self._refusal(e)
             if why is not None:  # the kernel does not know this: not a defect
                 state, rclass, reason = "skip", why[0], "%s (%s)" % (why[1], e)
@@ -389,7 +445,7 @@ class Agent(object):
                 _requires.ENVIRONMENT_BLOCKS
         except Exception as e:
             state, reason = "fail", "the check raised %s: %s" % (type(e).__name__, e)
-            output = traceback.format_exc()
+            output = _traceback()
         finally:
             sys.stdout, sys.stderr = old_stdout, old_stderr
             problems = t.cleanup()
@@ -420,10 +476,22 @@ class Agent(object):
 def compile_failed(cid, what, output, details=None):
     """A compile error: a kernel-lacks skip when every error names a kernel type or
     value the target's vmlinux.h lacks, else a fail with the compiler's words."""
+    from . import refusals as _refusals
+
     why = _refusals.classify_compile(output or "")
     if why is not None:
         return result_event(cid, "skip", why[1], why[0], details=details, output=output)
     return result_event(cid, "fail", what, details=details, output=output)
+
+
+def _launcher_facts(workdir):
+    """The facts the launcher gathered before the bundle came, or {} (run by hand)."""
+    try:
+        with open(os.path.join(workdir, "facts.json")) as f:
+            facts = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return facts if isinstance(facts, dict) else {}
 
 
 def _find_plan(archive, override):
@@ -440,25 +508,21 @@ def _find_plan(archive, override):
     return json.loads(data.decode("utf-8"))
 
 
-USAGE = ("usage: agent.pyz run [--plan PLAN.json] [--workdir DIR] [--skip ID]... "
-         "[--only ID]...\n")
+USAGE = "usage: agent.pyz run [--plan PLAN.json] [--workdir DIR]\n"
 
 
 def _parse_args(argv):
-    """{"plan", "workdir", "skip": [...], "only": [...]} or None on bad usage."""
+    """{"plan", "workdir"} or None on bad usage. What to run, and what already ran
+    (resume_after), comes only from the plan."""
     if not argv or argv[0] != "run":
         return None
-    opts = {"plan": None, "workdir": None, "skip": [], "only": []}
+    opts = {"plan": None, "workdir": None}
     rest = list(argv[1:])
     while rest:
         key = rest.pop(0)
         if not key.startswith("--") or key[2:] not in opts or not rest:
             return None
-        val = rest.pop(0)
-        if isinstance(opts[key[2:]], list):
-            opts[key[2:]].append(val)
-        else:
-            opts[key[2:]] = val
+        opts[key[2:]] = rest.pop(0)
     return opts
 
 
@@ -476,10 +540,6 @@ def main(argv=None, archive=None):
         return 2
     plan["workdir"] = opts["workdir"] or plan.get("workdir") or \
         os.path.dirname(os.path.abspath(archive))
-    # --skip adds to resume_after (ids already finished); --only narrows the plan (reruns).
-    plan["resume_after"] = list(plan.get("resume_after") or []) + opts["skip"]
-    if opts["only"]:
-        plan["cases"] = [c for c in plan.get("cases") or [] if c["id"] in opts["only"]]
     os.makedirs(plan["workdir"], mode=0o700, exist_ok=True)
     # Every process this run starts inherits the mark, even one a case detaches with
     # setsid: clean-up finds them by it (kmatrix_agent.leftovers.reap).

@@ -14,15 +14,17 @@ names exist only in code that builds ``Host`` objects, never in hosts.yaml.
 Trace format (JSON lines)::
 
     {"kind": "meta", "host": "loop", "arch": "x86_64"}
-    {"kind": "run", "argv": ["python3", "-"], "elapsed": 0.51, "returncode": 0,
-     "stdout": "...preflight JSON...", "stdout_size": 58000}
-    {"kind": "put", "size": 286488, "elapsed": 0.17}
+    {"kind": "facts", "elapsed": 0.51, "stdout": "...facts JSON..."}
+    {"kind": "send", "size": 286488, "elapsed": 0.01}
     {"kind": "stream", "argv": [...], "elapsed": 1.16, "returncode": 0}
     {"kind": "line", "t": 0.93, "line": "{\\"event\\": \\"start\\", ...}"}
 
-The preflight's stdout is stored in full (the runner parses it per host, so its
-size is part of the controller's memory cost), as is any other output up to
-64 KiB (the clean-up's inventory); bigger outputs (the BTF) keep only their size.
+The agent's exec (kmatrix/launch.py) first prints the facts: they are stored in
+full (the runner parses them per host, so their size is part of the controller's
+memory cost), and the agent's lines are timed from the moment its bundle was
+sent. Outputs of other commands are kept up to 64 KiB; bigger ones (the BTF)
+keep only their size. Traces recorded before the one-exec launcher (a ``run``
+of ``python3 -`` for the preflight, a ``put`` of the bundle) still load.
 """
 
 from __future__ import annotations
@@ -140,10 +142,10 @@ class Trace:
             self.lines.append((float(row["t"]), str(row["line"])))
             return
         self.ops.append(row)
-        if kind == "run" and row.get("argv", [None, None])[1:2] == ["-"]:
+        if kind == "facts" or (kind == "run" and row.get("argv", [None, None])[1:2] == ["-"]):
             self.preflight_stdout = row.get("stdout", "")
             self.preflight_elapsed = float(row.get("elapsed", 0.0))
-        elif kind == "put":
+        elif kind in ("put", "send"):
             self.put_elapsed = float(row.get("elapsed", 0.0))
             self.put_size = int(row.get("size", 0))
         elif kind == "stream":
@@ -159,10 +161,28 @@ class _RecordingStream(Stream):
         self._t0 = time.monotonic()
 
     def lines(self) -> Iterator[str]:
+        tr = self._owner.trace
         for line in self._inner.lines():
-            self._owner.trace.lines.append((time.monotonic() - self._t0, line))
+            if line.startswith('{"event": "facts"'):  # the launcher's first line
+                facts = json.loads(line).get("facts")
+                tr.preflight_stdout = json.dumps(facts) + "\n"
+                tr.preflight_elapsed = time.monotonic() - self._t0
+                tr.ops.append({"kind": "facts", "stdout": tr.preflight_stdout,
+                               "elapsed": round(tr.preflight_elapsed, 6)})
+            else:
+                tr.lines.append((time.monotonic() - self._t0, line))
             yield line
         self.returncode = self._inner.returncode
+
+    def send(self, data: bytes) -> None:
+        t = time.monotonic()
+        self._inner.send(data)
+        self._owner.trace.ops.append({"kind": "send", "size": len(data),
+                                      "elapsed": round(time.monotonic() - t, 6)})
+
+    def end_input(self) -> None:
+        self._inner.end_input()
+        self._t0 = time.monotonic()  # the agent's lines are timed from its bundle
 
     @property
     def stderr_tail(self) -> bytes:
@@ -216,9 +236,9 @@ class RecordingTransport(Transport):
         self.trace.ops.append(row)
         return res
 
-    def stream(self, argv: list[str], *, idle_timeout: float) -> Stream:
-        return _RecordingStream(self.inner.stream(argv, idle_timeout=idle_timeout), self,
-                                list(argv))
+    def stream(self, argv: list[str], *, idle_timeout: float, stdin: bool = False) -> Stream:
+        return _RecordingStream(self.inner.stream(argv, idle_timeout=idle_timeout, stdin=stdin),
+                                self, list(argv))
 
     def put(self, local: Path, remote: str, mode: int = 0o600) -> None:
         t = time.monotonic()
@@ -293,12 +313,73 @@ class SimStream(Stream):
         self._closed = True
 
 
+class SimLaunchStream(Stream):
+    """The agent's one exec (kmatrix/launch.py): the recorded facts with a workdir
+    of this host's own, then, once the bundle came, the recorded agent lines of
+    the cases its plan lists (those in resume_after left out)."""
+
+    def __init__(self, owner: SimTransport, first_delay: float) -> None:
+        super().__init__()
+        self._owner = owner
+        self._first = first_delay
+        self._sent: list[bytes] = []
+        self._ended = False
+        self._closed = False
+
+    def send(self, data: bytes) -> None:
+        self._sent.append(data)
+        bw = self._owner.model.bandwidth
+        time.sleep(len(data) / bw if bw > 0 else 0.0)
+
+    def end_input(self) -> None:
+        self._ended = True
+
+    def _plan(self) -> Optional[dict[str, Any]]:
+        import io
+        import zipfile
+
+        data = self._sent[-1] if self._sent else b""
+        head, _, body = data.partition(b"\n")
+        try:
+            if "bundle" not in json.loads(head):
+                return None
+            with zipfile.ZipFile(io.BytesIO(body)) as z:
+                plan = json.loads(z.read("plan.json"))
+        except (ValueError, KeyError, zipfile.BadZipFile):
+            return None
+        return plan if isinstance(plan, dict) else None
+
+    def lines(self) -> Iterator[str]:
+        owner, tr = self._owner, self._owner.trace
+        time.sleep(self._first + tr.preflight_elapsed * owner.model.time_scale)
+        head, tail = tr.preflight_template()
+        workdir = f"/tmp/kmatrix.sim{uuid.uuid4().hex[:8]}".encode()
+        yield '{"event": "facts", "facts": ' + (head + workdir + tail).decode().strip() + "}"
+        plan = self._plan() if self._ended else None
+        if plan is None:  # aborted, or the controller went away
+            yield json.dumps({"event": "aborted", "removed": True})
+            self.returncode = 0
+            return
+        wanted = {e.get("id") for e in plan.get("cases") or []}
+        done = set(plan.get("resume_after") or [])
+        lines = [(t, line) for (t, line), case in zip(tr.lines, tr.line_cases())
+                 if case is None or (case in wanted and case not in done)]
+        owner._journal.extend(x for _t, x in lines)
+        yield from SimStream(lines, 0.0, owner.model.time_scale,
+                             lambda: self._closed or owner._closed.is_set()).lines()
+        self.returncode = 0
+
+    def close(self) -> None:
+        self._closed = True
+
+
 class SimTransport(Transport):
     """A target that answers from a ``Trace`` after simulated network delays.
 
-    It understands what the runner sends: the preflight (``python3 -``), ``cat``
-    of the BTF or the journal, the agent (``python3 .../agent.pyz run``, with
-    ``--only``/``--skip``), ``rm -rf`` of the workdir and ``true``.
+    It understands what the runner sends: the agent's one exec (``python3 -c
+    LOADER``, see ``SimLaunchStream``), the preflight alone (``python3 -``, for
+    ``kmatrix probe``), ``cat`` of the BTF or the journal, ``rm -rf`` of the
+    workdir and ``true``.
     """
 
     def __init__(self, host: Host, trace: Trace, model: SimModel,
@@ -362,18 +443,17 @@ class SimTransport(Transport):
                 return op
         return None
 
-    def stream(self, argv: list[str], *, idle_timeout: float) -> Stream:
+    def stream(self, argv: list[str], *, idle_timeout: float, stdin: bool = False) -> Stream:
         argv = check_argv(argv)
         self._need()
         self._count()
-        only = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--only"}
-        skip = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--skip"}
-        lines = [(t, line) for (t, line), case in zip(self.trace.lines, self.trace.line_cases())
-                 if case is None or (case not in skip and (not only or case in only))]
-        self._journal.extend(x for _t, x in lines)
         with self._rng_lock:
             first = self.model.delay(self._rng, 0.5)  # one way: exec request reaches target
-        return SimStream(lines, first, self.model.time_scale, self._closed.is_set)
+        if argv[1:2] == ["-c"] and stdin:
+            return SimLaunchStream(self, first)
+        # Anything else streamed (the journal follower): the recorded agent lines.
+        return SimStream(list(self.trace.lines), first, self.model.time_scale,
+                         self._closed.is_set)
 
     def put(self, local: Path, remote: str, mode: int = 0o600) -> None:
         self._need()
