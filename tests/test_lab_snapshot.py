@@ -359,17 +359,31 @@ def test_guest_second_saver_boots_cold_and_opt_outs(tmp_path: Path, fake_qemu: P
     assert not slot.exists()
 
 
+def test_riscv64_is_restored_only_by_a_qemu_that_migrates_its_timers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    img = built_image(tmp_path, arch="riscv64")
+    monkeypatch.setattr(lab_snapshot, "qemu_version",
+                        lambda b: "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)")
+    why = lab_snapshot.disabled_reason(QemuSpec(), img)
+    assert why == "QEMU emulator version 7.2.22 does not restore riscv64 timers (fixed in 10.2)"
+    assert lab_snapshot.disabled_reason(QemuSpec(), built_image(tmp_path)) is None  # x86_64
+    monkeypatch.setattr(lab_snapshot, "qemu_version", lambda b: "QEMU emulator version 10.2.0")
+    assert lab_snapshot.disabled_reason(QemuSpec(), img) is None
+    assert lab_snapshot.qemu_version_tuple("no version here") is None
+
+
 # ---------------------------------------------------------------- real QEMU
 
 
 # The fastest cold boot of the images the lab tests build (2-core machine, load 2-3):
-# riscv64 forky 6-7 s, aarch64 bookworm 6-7 s, x86_64 trixie 7-20 s.
-ARCH, QEMU_BIN = "riscv64", "qemu-system-riscv64"
+# riscv64 forky 6-7 s, aarch64 bookworm 6-7 s, x86_64 trixie 7-20 s. riscv64 cannot
+# be restored by this QEMU (7.2: its timers are not migrated, see RISCV_TIMERS_MIGRATE).
+ARCH, QEMU_BIN = "aarch64", "qemu-system-aarch64"
 
 
 @dataclass
 class Spec:
-    suite: str = "forky"  # hosts.yaml's lab-riscv64-forky image
+    suite: str = "bookworm"  # hosts.yaml's lab-aarch64-bookworm image
     packages: list[str] = field(default_factory=list)
     mirror: Optional[str] = None
     image: Optional[dict[str, Any]] = None

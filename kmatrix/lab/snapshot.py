@@ -36,6 +36,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from kmatrix import archs
 from kmatrix.errors import LabError
 from kmatrix.lab.image import Image, default_cache_dir
 
@@ -69,6 +71,31 @@ def disabled_reason(spec: Any, image: Image) -> Optional[str]:
         return "qemu-img missing (Debian: qemu-utils)"
     if image.user_supplied:
         return _user_image_unsafe(image)
+    return _qemu_cannot(image)
+
+
+# QEMU before 10.2 does not migrate RISC-V timers (the ACLINT mtimer's pending
+# events, the Sstc stimer): a restored riscv64 guest loses the timer interrupt it
+# was waiting for and a hart hangs for good ("watchdog: Watchdog detected hard
+# LOCKUP on cpu 0", SSH logins that time out). Fixed upstream in October 2025,
+# "hw/intc: Save timers array in RISC-V mtimer VMState" and "target/riscv: Save
+# stimer and vstimer in CPU vmstate"; not backported to stable releases.
+RISCV_TIMERS_MIGRATE = (10, 2)
+
+
+def qemu_version_tuple(version_line: str) -> Optional[tuple[int, int]]:
+    m = re.search(r"version (\d+)\.(\d+)", version_line)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _qemu_cannot(image: Image) -> Optional[str]:
+    if image.arch != "riscv64":
+        return None
+    line = qemu_version(archs.info(image.arch).qemu_binary)
+    got = qemu_version_tuple(line)
+    if got is None or got < RISCV_TIMERS_MIGRATE:
+        return (f"{line.split('(')[0].strip() or 'this QEMU'} does not restore riscv64 timers "
+                f"(fixed in {RISCV_TIMERS_MIGRATE[0]}.{RISCV_TIMERS_MIGRATE[1]})")
     return None
 
 
