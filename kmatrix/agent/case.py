@@ -21,10 +21,27 @@ import time
 
 from . import btf as _btf
 from . import globals as _globals
-from . import kmod as _kmod
 from . import libbpf as _lb
-from . import net as _net
-from . import perfev as _perfev
+
+
+class _OnFirstUse(object):
+    """A sibling module imported when a case first uses it: most runs need the
+    module builder, the network helpers or perf events in a few cases at most, and
+    every module compiled before the first case costs under TCG."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        import importlib
+
+        mod = importlib.import_module("." + self._name, __package__)
+        return getattr(mod, attr)
+
+
+_kmod = _OnFirstUse("kmod")
+_net = _OnFirstUse("net")
+_perfev = _OnFirstUse("perfev")
 
 REASON_CLASSES = ("kernel-lacks", "environment-blocks", "hardware-missing")
 
