@@ -17,9 +17,8 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -379,17 +378,8 @@ def test_riscv64_is_restored_only_by_a_qemu_that_migrates_its_timers(
 # riscv64 forky 6-7 s, aarch64 bookworm 6-7 s, x86_64 trixie 7-20 s. riscv64 cannot
 # be restored by this QEMU (7.2: its timers are not migrated, see RISCV_TIMERS_MIGRATE).
 ARCH, QEMU_BIN = "aarch64", "qemu-system-aarch64"
-
-
-@dataclass
-class Spec:
-    suite: str = "bookworm"  # hosts.yaml's lab-aarch64-bookworm image
-    packages: list[str] = field(default_factory=list)
-    mirror: Optional[str] = None
-    image: Optional[dict[str, Any]] = None
-    memory: str = "1G"
-    smp: int = 2
-    boot_timeout: float = 600.0
+# hosts.yaml's lab-aarch64-bookworm image, with less memory: a smaller snapshot
+SPEC = QemuSpec(suite="bookworm", memory="1G", boot_timeout=600.0)
 
 
 @pytest.mark.lab
@@ -399,8 +389,8 @@ class Spec:
 def test_real_qemu_snapshot_restore(tmp_path: Path, snap_dir: Path) -> None:
     from kmatrix.transport import open_transport
 
-    img = lab_image.ensure_image(ARCH, Spec(), lab_image.default_cache_dir(), lambda m: None)
-    g = lab_qemu.Guest(ARCH, Spec(), img, tmp_path / "run")
+    img = lab_image.ensure_image(ARCH, SPEC, lab_image.default_cache_dir(), lambda m: None)
+    g = lab_qemu.Guest(ARCH, SPEC, img, tmp_path / "run")
     try:
         g.start()
         cold = g.wait_ssh(timeout=600)

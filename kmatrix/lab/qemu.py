@@ -490,9 +490,12 @@ class Guest:
 
     def _new_crash(self) -> Optional[str]:
         """A crash line printed on the console since the last launch."""
+        return self._crash_since(self._serial_offset)
+
+    def _crash_since(self, offset: int) -> Optional[str]:
         try:
             with open(self.serial_log, "rb") as f:
-                f.seek(self._serial_offset)
+                f.seek(offset)
                 text = f.read().decode(errors="replace")
         except OSError:
             return None
@@ -602,14 +605,7 @@ class Guest:
 
     def crash_seen(self) -> Optional[str]:
         """The first kernel crash line (panic, oops, BUG, ...) on the console, or None."""
-        try:
-            text = self.serial_log.read_text(errors="replace")
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if any(p in line for p in CRASH_PATTERNS):
-                return line.strip()
-        return None
+        return self._crash_since(0)
 
     def marker_seen(self) -> bool:
         """True once the guest's PID 1 printed that sshd is up (a restored guest
