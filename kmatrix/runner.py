@@ -151,6 +151,7 @@ class HostRun:
         self._workdirs: list[str] = []  # every workdir a launch made on the target
         self._removed: set[str] = set()  # ... and those the agent or launcher removed
         self._after: Optional[dict[str, Any]] = None  # the agent's leftover inventory
+        self._agent_ran = False  # a bundle was sent: cases may have left something
         self._console_offset = 0
         self.reconnects = 0
         self.recoveries = 0
@@ -321,8 +322,13 @@ class HostRun:
 
         restored = bool(self.guest is not None and getattr(self.guest, "restored", False))
         launch = Launch(self.transport, self.host.python, self.host.name, setup(restored))
-        facts = launch.start(self._python_hint())
-        self._launch = launch
+        self._launch = launch  # so that interrupt() can end the wait for the facts
+        try:
+            facts = launch.start(self._python_hint())
+        except BaseException:
+            self._launch = None
+            launch.close()
+            raise
         self.workdir = str(facts.get("workdir") or "") or None
         if self.workdir:
             self._workdirs.append(self.workdir)
@@ -455,6 +461,7 @@ class HostRun:
         objects, _compiler = self._build_for or ({}, "")
         wanted = [c for c in cases if not only or c.id in only]
         launch.send_bundle(self._bundle(wanted, objects))
+        self._agent_ran = True
         return launch
 
     def _run_agent(self, cases: list[Case], only: Optional[list[str]]) -> None:
@@ -539,13 +546,15 @@ class HostRun:
         return case.timeout if case else 60.0
 
     def interrupt(self) -> None:
-        """Called from the main thread on Ctrl-C/SIGTERM: unblock the stream read."""
-        stream = self._stream
-        if stream is not None:
-            try:
-                stream.close()
-            except Exception:
-                pass
+        """Called from the main thread on Ctrl-C/SIGTERM: unblock the stream read (the
+        agent's events, or a launcher's facts)."""
+        launch = self._launch
+        for stream in (self._stream, launch.stream if launch is not None else None):
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:
+                    pass
 
     def _stalled(self, idle: float) -> None:
         """No event for `idle` s: a hung case if the host answers, else a dead kernel."""
@@ -868,8 +877,14 @@ class HostRun:
         stale = [w for w in self._workdirs if w not in self._removed and "/kmatrix." in w]
         after = self._after
         left: list[str] = []
-        if not stale and after is None and workdir in self._removed:
-            return  # the launcher was told there was nothing to run, and removed its workdir
+        if not self._agent_ran:
+            # No case ran, so there is nothing to inventory: only the launchers'
+            # workdirs (an interrupted launcher removes its own on EOF; make sure).
+            if stale:
+                self.transport.run(["rm", "-rf", "--", *stale], timeout=60)
+            self.result.facts["leftovers"] = []
+            self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
+            return
         if stale or after is None:
             if "/kmatrix." not in workdir:
                 return
