@@ -36,7 +36,7 @@ from typing import Any, Optional
 
 from kmatrix import archs
 from kmatrix.errors import LabError
-from kmatrix.lab import ports
+from kmatrix.lab import gdbstub, ports
 from kmatrix.lab import snapshot as lab_snapshot
 from kmatrix.lab.image import Image
 
@@ -82,13 +82,14 @@ def kernel_cmdline(image: Image) -> str:
 
 def qemu_argv(arch: str, spec: Any, image: Image, port: int, serial_log: Path, *,
               overlay: Optional[Path] = None, qmp: Optional[Path] = None,
-              loadvm: Optional[str] = None) -> list[str]:
+              loadvm: Optional[str] = None, gdb: Optional[Path] = None) -> list[str]:
     """The full QEMU command line for one guest (pure; unit-tested per arch).
 
     Without ``overlay`` the image's disk is opened with ``snapshot=on``; with it the
     guest writes to that per-run qcow2 (whose backing file is the image's disk), which
     is what ``savevm``/``-loadvm`` need (kmatrix/lab/snapshot.py). ``qmp`` adds a QMP
-    socket, ``loadvm`` restores that internal snapshot at start."""
+    socket, ``loadvm`` restores that internal snapshot at start, ``gdb`` opens a
+    gdbstub socket (to re-arm a restored riscv64 guest's timers: lab/gdbstub.py)."""
     arch = archs.normalize(arch)
     machine = list(MACHINE_ARGS[arch])
     if image.firmware is not None:
@@ -130,6 +131,8 @@ def qemu_argv(arch: str, spec: Any, image: Image, port: int, serial_log: Path, *
         argv += ["-qmp", f"unix:{_q(str(qmp))},server=on,wait=off"]
     if loadvm is not None:
         argv += ["-loadvm", loadvm]
+    if gdb is not None:
+        argv += ["-gdb", f"unix:{_q(str(gdb))},server=on,wait=off"]
     return argv
 
 
@@ -221,6 +224,8 @@ class Guest:
         self._run: Optional[lab_snapshot.RunFile] = None
         self._save_fd: Optional[int] = None
         self._qmp_dir: Optional[str] = None
+        self._gdb_dir: Optional[str] = None  # private dir of the gdbstub socket (riscv64)
+        self._rearm_note = ""
         self._launched_at = 0.0
 
     # ---- lifecycle
@@ -308,10 +313,17 @@ class Guest:
         if qmp is not None:
             with contextlib.suppress(OSError):
                 qmp.unlink()
+        self._rearm_note = ""
+        gdb = None
+        if self._mode == "restore" and lab_snapshot.timers_need_rearm(self.image):
+            self._remove_gdb_dir()
+            self._gdb_dir = tempfile.mkdtemp(prefix="kmatrix-gdb-")  # 0700: a debugger owns the guest
+            gdb = Path(self._gdb_dir) / "gdb.sock"
         argv = qemu_argv(self.arch, self.spec, self.image, self._port, self.serial_log,
                          overlay=self._run.path if self._run is not None else None,
                          qmp=qmp,
-                         loadvm=lab_snapshot.SNAPSHOT_NAME if self._mode == "restore" else None)
+                         loadvm=lab_snapshot.SNAPSHOT_NAME if self._mode == "restore" else None,
+                         gdb=gdb)
         if self._mode == "restore" and self._attempts == 1:
             assert self._slot is not None
             self._console_note(f"restoring the saved snapshot {self._slot.directory.name} "
@@ -374,6 +386,24 @@ class Guest:
             return f"no SSH {RESTORE_TIMEOUT:.0f}s after -loadvm"
         return None
 
+    def _rearm_timers(self) -> Optional[str]:
+        """A restored riscv64 guest on a QEMU that loses its timers: re-arm them
+        through the gdbstub at once (lab/gdbstub.py); why that failed, or None."""
+        if self._mode != "restore" or self._gdb_dir is None or self.ready:
+            return None
+        try:
+            self._rearm_note = gdbstub.rearm_riscv_timers(Path(self._gdb_dir) / "gdb.sock")
+        except LabError as e:
+            return f"re-arming the riscv64 timers failed: {_one_line(e)}"
+        finally:
+            self._remove_gdb_dir()  # the socket goes: nobody else attaches a debugger
+        return None
+
+    def _remove_gdb_dir(self) -> None:
+        if self._gdb_dir is not None:
+            shutil.rmtree(self._gdb_dir, ignore_errors=True)
+            self._gdb_dir = None
+
     def _fall_back(self, reason: str) -> None:
         """The snapshot did not restore: boot cold instead, and save it again."""
         assert self._proc is not None
@@ -411,7 +441,7 @@ class Guest:
         while True:
             if self._relaunch_if_port_race():
                 continue
-            failed = self._restore_failed()
+            failed = self._restore_failed() or self._rearm_timers()
             if failed is not None:
                 self._fall_back(failed)
                 deadline = time.monotonic() + timeout  # the cold boot gets the full wait
@@ -446,7 +476,8 @@ class Guest:
         secs = self.boot_seconds or 0.0
         if self._mode == "restore":
             self.restored = True
-            self.boot_note = f"restored from snapshot ({secs:.1f} s)"
+            self.boot_note = f"restored from snapshot ({secs:.1f} s" + (
+                f"; {self._rearm_note})" if self._rearm_note else ")")
             assert self._slot is not None
             with contextlib.suppress(OSError, ValueError):
                 self.snapshot_saved_at = json.loads(self._slot.meta.read_text())["saved_at"]
@@ -528,6 +559,7 @@ class Guest:
             self._run = None
         self._release_save_lock()
         self._remove_qmp_dir()
+        self._remove_gdb_dir()
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
