@@ -54,3 +54,23 @@ def test_package_hints_name_dnf_packages_on_openeuler(tmp_path) -> None:  # type
     osr.write_text('ID=debian\nVERSION_ID="11"\n')
     assert not kmod.rpm_based(str(osr))
     assert kmod.package_hint("pahole", rpm=False) == "install it: apt install dwarves"
+
+
+def test_own_ids_come_from_a_line_per_case_and_survive_a_torn_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kmatrix.agent import leftovers as agent_leftovers
+
+    assert agent_leftovers._own_ids(str(tmp_path)) is None  # no case created anything
+    (tmp_path / "own_objects.jsonl").write_text(
+        '{"progs": [7, 8]}\n{"maps": [3], "links": [9]}\n{"progs": [1')  # killed mid-write
+    assert agent_leftovers._own_ids(str(tmp_path)) == {"progs": [7, 8], "maps": [3],
+                                                       "links": [9]}
+
+
+def test_bpftool_detail_is_asked_only_when_an_id_is_new() -> None:
+    from kmatrix.agent.leftovers import _nothing_new
+
+    before = {"progs": [1, 2], "maps": [5], "links": []}
+    assert _nothing_new(before, {"progs": [2], "maps": [5], "links": []})
+    assert not _nothing_new(before, {"progs": [2, 3], "maps": [5], "links": []})
+    assert not _nothing_new(before, {"progs": None, "maps": [5], "links": []})  # no bpftool
+    assert not _nothing_new(None, {"progs": [], "maps": [], "links": []})  # run by hand

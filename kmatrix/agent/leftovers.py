@@ -111,24 +111,42 @@ def _alive(pid):
 
 
 def _own_ids(workdir):
-    """The ids the agent recorded as its own (kmatrix_agent.main._remember), or None
-    when it recorded none (an older agent, or no workdir)."""
+    """The ids the agent recorded as its own (kmatrix_agent.main._remember: a JSON
+    line per case), or None when it recorded none (no workdir, no objects)."""
     if not workdir:
         return None
+    own = {"progs": [], "maps": [], "links": []}
     try:
-        with open(os.path.join(workdir, "own_objects.json")) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
+        with open(os.path.join(workdir, "own_objects.jsonl")) as f:
+            lines = f.read().splitlines()
+    except OSError:
         return None
-    return {k: [int(i) for i in doc.get(k) or []] for k in ("progs", "maps", "links")}
+    for line in lines:
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue  # a line torn by a crash: that case's ids only
+        for k in own:
+            own[k] += [int(i) for i in (doc.get(k) or []) if isinstance(i, int)]
+    return own
 
 
-def snapshot(workdir=None, settle=5.0, agent_pid=0):
+def _nothing_new(before, inv):
+    """True when no BPF program, map or link id is new since `before` (both known)."""
+    keys = ("progs", "maps", "links")
+    if not before or any(before.get(k) is None or inv.get(k) is None for k in keys):
+        return False
+    return all(set(inv[k]) <= set(before[k]) for k in keys)
+
+
+def snapshot(workdir=None, settle=5.0, agent_pid=0, before=None):
     """Inventory once the kernel has finished freeing what our processes released.
 
     BPF programs and maps are freed after an RCU grace period, so objects of a
     process that just exited stay listed for a moment; wait until the set of
-    unheld objects stops shrinking (or `settle` seconds pass)."""
+    unheld objects stops shrinking (or `settle` seconds pass). With the `before`
+    inventory and no new id since, there is nothing to wait for or explain, and
+    the three `bpftool ... show` calls for who holds what are skipped."""
     # Our processes first: a killed one releases the BPF objects it held.
     processes = reap(workdir, agent_pid=agent_pid) if workdir else []
     exe = preflight.which("bpftool")
@@ -136,6 +154,9 @@ def snapshot(workdir=None, settle=5.0, agent_pid=0):
     detail = None
     while True:
         inv = preflight.inventory()
+        if _nothing_new(before, inv):
+            detail = {}
+            break
         prev, detail = detail, ({k: _bpftool_detail(exe, k) for k in ("prog", "map", "link")}
                                 if exe else None)
         if detail is None or not _unheld(detail) or time.time() > deadline:

@@ -36,7 +36,7 @@ from . import requires as _requires
 
 AGENT_VERSION = "0.1.0"
 RUN_MARK = "KMATRIX_WORKDIR"  # environment variable naming the run's work directory
-OWN_OBJECTS = "own_objects.json"  # ids of the BPF objects this run created
+OWN_OBJECTS = "own_objects.jsonl"  # ids of the BPF objects this run created, a line per case
 MAX_OUTPUT = 64 * 1024
 MAX_LOG = 256 * 1024
 
@@ -305,7 +305,7 @@ class Agent(object):
         """Reap this run's processes, take the leftover inventory, remove the work
         directory. While the controller is gone (the stream broke) the directory
         stays: its journal is what a reconnecting controller follows."""
-        after = _leftovers.snapshot(self.workdir)
+        after = _leftovers.snapshot(self.workdir, before=self.facts.get("inventory"))
         removed = False
         if self.emitter.fd is not None:
             self.emitter.close()  # the journal lives in the directory going away
@@ -357,20 +357,20 @@ class Agent(object):
         return self._execute(cid, ns, meta, entry, obj_source, details)
 
     def _remember(self, owned):
-        """Add a case's object ids to WORKDIR/own_objects.json, which clean-up reads
-        (kmatrix_agent.leftovers): on a shared target only our objects are leftovers."""
-        changed = False
+        """Append a case's new object ids to WORKDIR/own_objects.jsonl, which clean-up
+        reads (kmatrix_agent.leftovers): on a shared target only our objects are
+        leftovers. Appending, not replacing: a rename costs a flush (~20 ms a case
+        under TCG), and a torn last line only loses that case's ids."""
+        new = {}
         for kind, ids in owned.items():
             have = self.own.setdefault(kind, [])
-            for i in ids:
-                if i not in have:
-                    have.append(i)
-                    changed = True
-        if changed:
-            path = os.path.join(self.workdir, OWN_OBJECTS)
-            with open(path + ".tmp", "w") as f:
-                json.dump(self.own, f)
-            os.replace(path + ".tmp", path)
+            fresh = [i for i in ids if i not in have]
+            have.extend(fresh)
+            if fresh:
+                new[kind] = fresh
+        if new:
+            with open(os.path.join(self.workdir, OWN_OBJECTS), "a") as f:
+                f.write(json.dumps(new, sort_keys=True) + "\n")
 
     def _refusal(self, err):
         """(reason_class, sentence) when a load/attach refusal means the kernel lacks
