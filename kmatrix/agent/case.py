@@ -625,7 +625,6 @@ class CaseContext(object):
                 self._kmods[ko] = {"subdir": subdir, "timeout": timeout, "cached": True,
                                    "key": key}
                 return ko
-        self.details["module_cache"] = "miss"
         return self._build_fresh(subdir, timeout, key)
 
     def _write_prebuilt(self, subdir, key, data):
@@ -647,6 +646,8 @@ class CaseContext(object):
         try:
             kdir = _kmod.build_dir()
             _kmod.btf_precheck(kdir)
+            # Only now is it a cache miss: a target without headers skips, builds nothing.
+            self.details.setdefault("module_cache", "miss")
             dest = os.path.join(self.case_files(), "build." + os.path.basename(subdir))
             if os.path.exists(dest):  # a rebuild after a stale cached module
                 shutil.rmtree(dest)

@@ -38,11 +38,6 @@ def _bpftool_detail(exe, kind):
     return detail
 
 
-def _unheld(detail):
-    return sorted((k, i) for k, items in (detail or {}).items() for i, d in (items or {}).items()
-                  if not d["held_by"])
-
-
 RUN_MARK = "KMATRIX_WORKDIR"  # set by the agent (kmatrix_agent.main), inherited by children
 LAUNCHER_MARK = b'"kmatrix-launch"'  # in the loader's command line (kmatrix/launch.py)
 
@@ -139,34 +134,54 @@ def _nothing_new(before, inv):
     return all(set(inv[k]) <= set(before[k]) for k in keys)
 
 
+def _suspects(detail, before, own):
+    """Unheld BPF objects that would be blamed: new since `before` (when known) and
+    ours (when the agent recorded its ids)."""
+    out = []
+    for kind, key in (("prog", "progs"), ("map", "maps"), ("link", "links")):
+        old = set((before or {}).get(key) or [])
+        mine = None if own is None else set(own.get(key) or [])
+        for i, d in sorted(((detail or {}).get(kind) or {}).items()):
+            if d["held_by"] or int(i) in old or (mine is not None and int(i) not in mine):
+                continue
+            out.append((kind, i))
+    return out
+
+
 def snapshot(workdir=None, settle=5.0, agent_pid=0, before=None):
     """Inventory once the kernel has finished freeing what our processes released.
 
     BPF programs and maps are freed after an RCU grace period, so objects of a
-    process that just exited stay listed for a moment; wait until the set of
-    unheld objects stops shrinking (or `settle` seconds pass). With the `before`
-    inventory and no new id since, there is nothing to wait for or explain, and
-    the three `bpftool ... show` calls for who holds what are skipped."""
+    process that just exited stay listed for a moment: poll (fast at first: a grace
+    period is usually milliseconds) until no unheld object would be blamed, the set
+    of such objects has not shrunk for half a second, or `settle` seconds pass.
+    With the `before` inventory and no new id since, there is nothing to wait for
+    or explain, and the three `bpftool ... show` calls are skipped."""
     # Our processes first: a killed one releases the BPF objects it held.
     processes = reap(workdir, agent_pid=agent_pid) if workdir else []
+    own = _own_ids(workdir)
     exe = preflight.which("bpftool")
-    deadline = time.time() + settle
+    start = time.time()
     detail = None
+    pause = 0.02
+    seen, since = None, start
     while True:
         inv = preflight.inventory()
         if _nothing_new(before, inv):
             detail = {}
             break
-        prev, detail = detail, ({k: _bpftool_detail(exe, k) for k in ("prog", "map", "link")}
-                                if exe else None)
-        if detail is None or not _unheld(detail) or time.time() > deadline:
+        detail = {k: _bpftool_detail(exe, k) for k in ("prog", "map", "link")} if exe else None
+        suspects = _suspects(detail, before, own) if detail is not None else []
+        now = time.time()
+        if suspects != seen:
+            seen, since = suspects, now
+        if not suspects or now - since >= 0.5 or now - start > settle:
             break
-        if prev is not None and _unheld(prev) == _unheld(detail):
-            break
-        time.sleep(0.5)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
     inv["detail"] = detail
     inv["processes"] = processes
-    inv["own"] = _own_ids(workdir)
+    inv["own"] = own
     inv["workdir_exists"] = bool(workdir) and os.path.exists(workdir)
     return inv
 

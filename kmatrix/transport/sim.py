@@ -322,32 +322,31 @@ class SimLaunchStream(Stream):
         super().__init__()
         self._owner = owner
         self._first = first_delay
-        self._sent: list[bytes] = []
+        self._plan_doc: Optional[dict[str, Any]] = None
+        self._want = 0  # bytes of bundle still to come after its header
+        self._body: list[bytes] = []
         self._ended = False
         self._closed = False
 
     def send(self, data: bytes) -> None:
-        self._sent.append(data)
         bw = self._owner.model.bandwidth
         time.sleep(len(data) / bw if bw > 0 else 0.0)
+        if not self._want and data.startswith(b'{"bundle"'):
+            head, _, data = data.partition(b"\n")
+            try:
+                self._want = int(json.loads(head)["bundle"])
+            except (ValueError, KeyError, TypeError):
+                return
+        if self._want and data:
+            # Keep only the plan, as a real target keeps the bytes, not the controller.
+            self._body.append(data[:self._want])
+            self._want -= min(len(data), self._want)
+            if not self._want:
+                self._plan_doc = _plan_of(b"".join(self._body))
+                self._body = []
 
     def end_input(self) -> None:
         self._ended = True
-
-    def _plan(self) -> Optional[dict[str, Any]]:
-        import io
-        import zipfile
-
-        data = self._sent[-1] if self._sent else b""
-        head, _, body = data.partition(b"\n")
-        try:
-            if "bundle" not in json.loads(head):
-                return None
-            with zipfile.ZipFile(io.BytesIO(body)) as z:
-                plan = json.loads(z.read("plan.json"))
-        except (ValueError, KeyError, zipfile.BadZipFile):
-            return None
-        return plan if isinstance(plan, dict) else None
 
     def lines(self) -> Iterator[str]:
         owner, tr = self._owner, self._owner.trace
@@ -355,7 +354,7 @@ class SimLaunchStream(Stream):
         head, tail = tr.preflight_template()
         workdir = f"/tmp/kmatrix.sim{uuid.uuid4().hex[:8]}".encode()
         yield '{"event": "facts", "facts": ' + (head + workdir + tail).decode().strip() + "}"
-        plan = self._plan() if self._ended else None
+        plan = self._plan_doc if self._ended else None
         if plan is None:  # aborted, or the controller went away
             yield json.dumps({"event": "aborted", "removed": True})
             self.returncode = 0
@@ -371,6 +370,18 @@ class SimLaunchStream(Stream):
 
     def close(self) -> None:
         self._closed = True
+
+
+def _plan_of(bundle: bytes) -> Optional[dict[str, Any]]:
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(bundle)) as z:
+            plan = json.loads(z.read("plan.json"))
+    except (ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return plan if isinstance(plan, dict) else None
 
 
 class SimTransport(Transport):
