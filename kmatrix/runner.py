@@ -922,6 +922,8 @@ class HostRun:
                 self.warnings.append(msg)
         self.result.facts["leftovers"] = left
         self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
+        if isinstance(after, dict) and _num(after.get("seconds")):
+            self.result.facts["cleanup"]["agent_seconds"] = after["seconds"]
         if isinstance(after, dict) and after.get("ignored"):
             # Debug detail: BPF objects other processes created while we ran.
             self.result.facts["leftover_check"] = dict(

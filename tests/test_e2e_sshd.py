@@ -72,7 +72,8 @@ def test_run_over_real_sshd_gives_real_outcomes(tmp_path: Path, repo_root: Path)
     assert again.returncode == 0, again.stdout + again.stderr
     (warm,) = json.loads((tmp_path / "results" / "warm" / "results.json").read_text())["hosts"]
     assert warm["round_trips"] == 1, warm["round_trips"]
-    assert warm["facts"]["cleanup"] == {"confirmed": True, "reason": ""}
+    assert warm["facts"]["cleanup"]["confirmed"] is True  # by the agent, before it exited
+    assert 0 <= warm["facts"]["cleanup"]["agent_seconds"] < 30
     assert warm["facts"]["leftovers"] == []
 
     junit = tmp_path / "results" / "e2e" / "x86_64" / "junit.xml"
