@@ -1,19 +1,24 @@
-"""(e) Agent start-up: time from the agent's exec to its first case event, per lab arch.
+"""(e) Agent start-up: time from the host's one exec to the agent's first case event, per arch.
 
     .venv/bin/python bench/agent_startup.py            # loopback sshd + one lab guest per arch
     .venv/bin/python bench/agent_startup.py --no-lab   # loopback sshd only
     .venv/bin/python bench/agent_startup.py --smoke    # loopback sshd, 2 cases
 
 Each host runs the real runner in this process with its transport wrapped in
-``kmatrix.transport.sim.RecordingTransport`` (``transport: record``), which
-stamps every line the agent prints with the time since the agent's exec. The
-start-up is the stamp of the first ``start`` event: SSH exec, interpreter
-start, zipapp import, libbpf binding and the agent's own set-up. The ``hello``
-stamp splits it: before it the interpreter, the imports and the libbpf load;
-from it to ``probes`` the BTF walk and the capability probes. The lab hosts
-need their images cached (see bench/lab_warm.py); riscv64 under TCG is the slow
-one. Target: a first case event on every lab arch (the issue sets no number: the
-figures are the result). Exit 0 met, 1 missed, 2 cannot measure.
+``kmatrix.transport.sim.RecordingTransport`` (``transport: record``). The host's
+one exec (kmatrix/launch.py) first prints the facts: ``facts`` is the time from
+the exec to that line (SSH exec, interpreter start, the launcher and the
+preflight). The controller then builds and sends the bundle; the agent's lines
+are stamped from the end of that send: ``hello`` (zipapp import, libbpf load),
+``probes`` (BTF walk, capability probes), the first ``start`` event. The
+target-side start-up is facts + first case event (the controller's build in
+between is not the target's). Also printed: the agent's own clean-up (last
+result -> ``cleanup`` line) and its mean time per case outside the check
+(spacing of the result lines minus each case's duration). The lab hosts need
+their images cached (see bench/lab_warm.py) and boot from their VM snapshot when
+they have one; riscv64 under TCG is the slow one. Target: a first case event on
+every lab arch (the issue sets no number: the figures are the result).
+Exit 0 met, 1 missed, 2 cannot measure.
 """
 
 from __future__ import annotations
@@ -32,20 +37,54 @@ import _common as C  # noqa: E402
 import _lab as L  # noqa: E402
 
 
+def _r(x: Optional[float]) -> Optional[float]:
+    return None if x is None else round(x, 3)
+
+
+def agent_tail(trace: Any) -> tuple[Optional[float], Optional[float], int]:
+    """(agent clean-up: last result -> cleanup line; mean seconds per case outside the
+    check: result spacing minus duration; cases)."""
+    prev: Optional[float] = None
+    last_result: Optional[float] = None
+    cleanup: Optional[float] = None
+    outside: list[float] = []
+    for t, line in trace.lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        kind = ev.get("event") if isinstance(ev, dict) else None
+        if kind == "probes":
+            prev = t
+        elif kind == "result":
+            if prev is not None:
+                outside.append(t - prev - float(ev.get("duration") or 0.0))
+            prev = last_result = t
+        elif kind == "cleanup":
+            cleanup = t
+    tidy = cleanup - last_result if cleanup is not None and last_result is not None else None
+    per_case = sum(outside) / len(outside) if outside else None
+    return tidy, per_case, len(outside)
+
+
 def startup_row(name: str, arch: str, trace: Any, res_host: Any) -> dict[str, Any]:
     hello = next((t for t, line in trace.lines if '"hello"' in line), None)
-    # hello: interpreter start, imports and the libbpf load are done; probes: the BTF
-    # walk (the probes need bpf_fentry_test1's id) and the capability probes too.
+    # hello: the zipapp import and the libbpf load are done (the interpreter was
+    # started for the facts); probes: the BTF walk and the capability probes too.
     probes = next((t for t, line in trace.lines if '"event": "probes"' in line), None)
+    first = trace.first_case_event
+    facts = trace.preflight_elapsed if trace.preflight_stdout else None
+    tidy, per_case, n = agent_tail(trace)
     return {"host": name, "arch": arch, "kernel": res_host.kernel,
             "python": (res_host.facts or {}).get("python"),
-            "first_line": round(trace.lines[0][0], 3) if trace.lines else None,
-            "hello": round(hello, 3) if hello is not None else None,
-            "probes": round(probes, 3) if probes is not None else None,
-            "first_case_event": (round(trace.first_case_event, 3)
-                                 if trace.first_case_event is not None else None),
-            "preflight": res_host.timings.get("preflight"),
-            "boot": res_host.timings.get("boot"), "error": res_host.error}
+            "facts": _r(facts), "hello": _r(hello), "probes": _r(probes),
+            "first_case_event": _r(first),
+            "target_startup": _r(facts + first if facts is not None and first is not None
+                                 else None),
+            "agent_cleanup": _r(tidy), "per_case_outside": _r(per_case), "cases": n,
+            "round_trips": res_host.round_trips,
+            "boot": res_host.timings.get("boot"),
+            "boot_kind": res_host.properties.get("lab.boot"), "error": res_host.error}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -100,15 +139,21 @@ def main(argv: Optional[list[str]] = None) -> int:
                 rows.append({"host": h.name, "arch": h.arch, "error": res.hosts[0].error})
                 continue
             rows.append(startup_row(h.name, h.arch, tr, res.hosts[0]))
-            print(f"{h.name}: first case event {rows[-1]['first_case_event']}s", flush=True)
+            print(f"{h.name}: facts {rows[-1]['facts']}s, first case event "
+                  f"{rows[-1]['first_case_event']}s after the bundle", flush=True)
     print(f"load average after: {C.loadavg()}")
     print("\n" + C.table(
-        ["host", "arch", "kernel", "python", "agent: first line", "hello", "probes",
-         "first case event", "preflight (1 exec)", "boot"],
+        ["host", "arch", "kernel", "python", "exec->facts", "bundle->hello", "->probes",
+         "->first case event", "target start-up", "agent clean-up", "per case outside check",
+         "round trips", "boot"],
         [[r["host"], r["arch"], r.get("kernel", ""), r.get("python", ""),
-          C.fmt_s(r.get("first_line")), C.fmt_s(r.get("hello")), C.fmt_s(r.get("probes")),
-          C.fmt_s(r.get("first_case_event")), C.fmt_s(r.get("preflight")),
-          C.fmt_s(r.get("boot"))] for r in rows]))
+          C.fmt_s(r.get("facts")), C.fmt_s(r.get("hello")), C.fmt_s(r.get("probes")),
+          C.fmt_s(r.get("first_case_event")), C.fmt_s(r.get("target_startup")),
+          C.fmt_s(r.get("agent_cleanup")),
+          C.fmt_s(r.get("per_case_outside")) + (f" ({r['cases']})" if r.get("cases") else ""),
+          r.get("round_trips", "-"),
+          C.fmt_s(r.get("boot")) + (f" ({r['boot_kind']})" if r.get("boot_kind") else "")]
+         for r in rows]))
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
     for r in rows:

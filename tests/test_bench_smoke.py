@@ -44,7 +44,8 @@ def bench(name: str, *args: str, timeout: float = 600) -> tuple[int, str, dict[s
 def test_controller_overhead_smoke() -> None:
     rc, out, v = bench("controller_overhead.py")
     assert rc == 0, out
-    assert v == {"round trips per host constant as cases grow": "MET"}, out
+    assert v == {"round trips per host constant as cases grow": "MET",
+                 "1 round trip per host on a warm run": "MET"}, out
     # two points, each with a ratio and a round-trip count; x2 runs twice the cases
     one = re.search(r"^x1\s+(\d+) cases .* ratio [\d.]+ +round trips \d+$", out, re.M)
     two = re.search(r"^x2\s+(\d+) cases .* ratio [\d.]+ +round trips \d+$", out, re.M)
@@ -73,6 +74,7 @@ def test_sim_scale_smoke() -> None:
     rc, out, v = bench("sim_scale.py")
     assert rc == 0, out
     assert v == {"round trips per host identical across host counts": "MET",
+                 "1 round trip per warm simulated host": "MET",
                  "real sshd hosts complete": "MET"}, out
     assert re.search(r"^n=\s+3\s+wall [\d.]+s", out, re.M), out
     assert "real sshd hosts on loopback" in out, out
@@ -87,6 +89,8 @@ def test_agent_startup_smoke() -> None:
     rc, out, v = bench("agent_startup.py")
     assert rc == 0, out
     assert v == {"loopback sshd (x86_64) reaches a first case event": "MET"}, out
+    # one exec: the launcher's facts, then the agent's lines after the bundle
+    assert re.search(r"^loopback sshd .* 1 +- *$", out, re.M), out
 
 
 def test_lab_warm_smoke() -> None:
