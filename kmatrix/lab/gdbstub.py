@@ -52,7 +52,10 @@ class Rsp:
             m = re.search(rb"\$([^#]*)#[0-9a-fA-F]{2}", self.buf)
             if m:
                 self.buf = self.buf[m.end():]
-                self.sock.sendall(b"+")
+                try:
+                    self.sock.sendall(b"+")
+                except OSError:
+                    pass  # the stub hung up after its last answer (detach): that is fine
                 return m.group(1).decode("ascii", "replace")
             data = self.sock.recv(65536)
             if not data:
