@@ -976,9 +976,12 @@ def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Objects present after the run and not before; BPF objects only if nobody holds
     them and, when the agent recorded its own ids, only those (a shared target's other
     BPF users are not ours to blame; they are counted in after["ignored"])."""
+    from kmatrix.agent.leftovers import being_freed
+
     out: list[str] = []
     detail = after.get("detail") or {}
     own = after.get("own") if isinstance(after.get("own"), dict) else None
+    freeing = being_freed(detail)  # released, still listed: the kernel is freeing them
     ignored = 0
     for key, kind in (("progs", "prog"), ("maps", "map"), ("links", "link")):
         old = set(before.get(key) or [])
@@ -995,6 +998,8 @@ def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
                 continue  # gone between the two listings
             if d.get("held_by"):
                 continue  # a live process owns it: not ours to blame
+            if (kind, str(i)) in freeing:
+                continue
             out.append(f"bpf {kind} {i} ({d.get('type')} {d.get('name')})".replace(" )", ")"))
     for p in after.get("processes") or []:
         if isinstance(p, dict):

@@ -22,20 +22,65 @@ except ImportError:  # run as a plain script from a checkout
 
 def _bpftool_detail(exe, kind):
     try:
-        out = subprocess.run([exe, "-j", kind, "show"], stdout=subprocess.PIPE,
+        # -f: the bpffs paths an object is pinned at (a pin keeps it alive)
+        out = subprocess.run([exe, "-j", "-f", kind, "show"], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, timeout=30).stdout
         items = json.loads(out.decode("utf-8", "replace") or "[]")
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
+    return parse_detail(items)
+
+
+def parse_detail(items):
+    """id -> {name, type, held_by, pinned[, map_ids | prog_id]} from bpftool -j -f."""
     detail = {}
     for it in items if isinstance(items, list) else []:
         if isinstance(it, dict) and "id" in it:
-            detail[str(it["id"])] = {
+            d = {
                 "name": it.get("name") or it.get("prog_name") or "",
                 "type": it.get("type", ""),
                 "held_by": [p.get("comm", "") for p in it.get("pids", []) if isinstance(p, dict)],
+                "pinned": bool(it.get("pinned")),
             }
+            if isinstance(it.get("map_ids"), list):
+                d["map_ids"] = [m for m in it["map_ids"] if isinstance(m, int)]
+            if isinstance(it.get("prog_id"), int):
+                d["prog_id"] = it["prog_id"]
+            detail[str(it["id"])] = d
     return detail
+
+
+# Program types only a BPF link (or the fd that made it) can keep attached. One
+# that no process holds, no link points at and nothing pins is being freed: the
+# kernel releases a raw tracepoint's program only after an RCU (tasks trace)
+# grace period, ~0.4 s after its link closed on a 6.18 kernel, so waiting for it
+# to vanish would cost every run that long. XDP, tc, cgroup, perf-event and
+# socket programs can stay attached with no fd or link: they are never exempt.
+LINK_ONLY_TYPES = frozenset({"raw_tracepoint", "raw_tracepoint_writable", "tracing", "lsm"})
+
+
+def being_freed(detail):
+    """{(kind, id)} of listed objects the kernel is freeing: unheld, unpinned,
+    unlinked programs of a link-only type, and unheld, unpinned maps whose every
+    user is such a program. Golden-tested (tests/data/golden/leftovers/)."""
+    progs = (detail or {}).get("prog") or {}
+    links = (detail or {}).get("link") or {}
+    linked = {str(d.get("prog_id")) for d in links.values() if "prog_id" in d}
+    gone = set()
+    for i, d in progs.items():
+        if (not d.get("held_by") and not d.get("pinned") and i not in linked
+                and d.get("type") in LINK_ONLY_TYPES):
+            gone.add(i)
+    users = {}
+    for i, d in progs.items():
+        for m in d.get("map_ids") or []:
+            users.setdefault(str(m), set()).add(i)
+    out = set(("prog", i) for i in gone)
+    for m, d in ((detail or {}).get("map") or {}).items():
+        mine = users.get(m)
+        if mine and mine <= gone and not d.get("held_by") and not d.get("pinned"):
+            out.add(("map", m))
+    return out
 
 
 RUN_MARK = "KMATRIX_WORKDIR"  # set by the agent (kmatrix_agent.main), inherited by children
@@ -135,14 +180,16 @@ def _nothing_new(before, inv):
 
 
 def _suspects(detail, before, own):
-    """Unheld BPF objects that would be blamed: new since `before` (when known) and
-    ours (when the agent recorded its ids)."""
+    """Unheld BPF objects that would be blamed: new since `before` (when known),
+    ours (when the agent recorded its ids) and not being freed."""
+    freeing = being_freed(detail)
     out = []
     for kind, key in (("prog", "progs"), ("map", "maps"), ("link", "links")):
         old = set((before or {}).get(key) or [])
         mine = None if own is None else set(own.get(key) or [])
         for i, d in sorted(((detail or {}).get(kind) or {}).items()):
-            if d["held_by"] or int(i) in old or (mine is not None and int(i) not in mine):
+            if (d["held_by"] or int(i) in old or (mine is not None and int(i) not in mine)
+                    or (kind, i) in freeing):
                 continue
             out.append((kind, i))
     return out
