@@ -147,7 +147,7 @@ class HostRun:
         self._by_id: dict[str, Case] = {}
         self._wanted: list[str] = []
         self._launch: Any = None  # kmatrix.launch.Launch waiting for its bundle
-        self._build_for: Optional[tuple[dict[str, Path], str]] = None  # objects, compiler
+        self._objects: dict[str, Path] = {}  # case id -> object built for this host
         self._workdirs: list[str] = []  # every workdir a launch made on the target
         self._removed: set[str] = set()  # ... and those the agent or launcher removed
         self._after: Optional[dict[str, Any]] = None  # the agent's leftover inventory
@@ -203,7 +203,7 @@ class HostRun:
         self._phase("connect", t)
 
         t = time.monotonic()
-        facts = self._preflight(probe=True) if probe else self._start_launch()
+        facts = self._preflight() if probe else self._start_launch()
         self._phase("preflight", t)
         self.result.facts = facts
         self.result.kernel = (facts.get("uname") or {}).get("release", "")
@@ -227,7 +227,7 @@ class HostRun:
             return
         t = time.monotonic()
         objects, compiler = self._build(to_run, facts)
-        self._build_for = (objects, compiler)
+        self._objects = objects
         self._phase("build", t)
         self.result.properties.update(host_properties(facts, compiler))
         # Who ran the commands: the login user, and whether it became root with sudo.
@@ -301,14 +301,10 @@ class HostRun:
             raise KmatrixError(f"host {self.host.name}: {what} printed no JSON object")
         return out
 
-    def _preflight(self, probe: bool = False) -> dict[str, Any]:
-        """`kmatrix probe`'s facts: the preflight piped on its own (no workdir is kept)."""
-        facts = self.run_script(
-            (AGENT_DIR / "preflight.py").read_bytes(), ["--probe"] if probe else [], "preflight",
-            self._python_hint())
-        if facts.get("workdir"):
-            self.transport.run(["rm", "-rf", "--", str(facts["workdir"])], timeout=60)
-            facts["workdir"] = None
+    def _preflight(self) -> dict[str, Any]:
+        """`kmatrix probe`'s facts: the preflight piped on its own (it makes no workdir)."""
+        facts = self.run_script((AGENT_DIR / "preflight.py").read_bytes(), ["--probe"],
+                                "preflight", self._python_hint())
         self._check_facts(facts)
         return facts
 
@@ -458,9 +454,8 @@ class HostRun:
         if launch is None:  # a re-launch: after a hang, a reboot or for reruns
             self._start_launch()
             launch, self._launch = self._launch, None
-        objects, _compiler = self._build_for or ({}, "")
         wanted = [c for c in cases if not only or c.id in only]
-        launch.send_bundle(self._bundle(wanted, objects))
+        launch.send_bundle(self._bundle(wanted, self._objects))
         self._agent_ran = True
         return launch
 

@@ -502,8 +502,9 @@ def collect(workdir=True, with_inventory=True, hash_btf=True):
 
 
 def main(argv):
-    facts = collect()
-    if "--probe" in argv:  # `kmatrix probe`: what the kernel offers, per bpftool
+    probe = "--probe" in argv  # `kmatrix probe`: what the kernel offers, per bpftool
+    facts = collect(workdir=not probe)  # a probe runs nothing there: no workdir to remove
+    if probe:
         facts["features"] = features()
     sys.stdout.write(json.dumps(facts, sort_keys=True) + "\n")
     sys.stdout.flush()
