@@ -33,7 +33,7 @@ import time
 
 RNDADDENTROPY = 0x40085203  # _IOW('R', 0x03, int[2])
 MAX_HEADER = 4096
-FACTS_FILE = "facts.json"  # the agent's LazyFacts starts from it: facts travel once
+FACTS_FILE = "facts.json"  # the agent's LazyFacts starts from it (--facts): facts travel once
 
 
 def _emit(obj):
@@ -148,7 +148,8 @@ def launch(collect, argv=None, inp=None):
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    sys.argv = [pyz, "run", "--workdir", workdir] + list(argv or [])
+    sys.argv = [pyz, "run", "--workdir", workdir,
+                "--facts", os.path.join(workdir, FACTS_FILE)] + list(argv or [])
     runpy.run_path(pyz, run_name="__main__")  # exits with the agent's status
     return 0
 

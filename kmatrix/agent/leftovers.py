@@ -84,6 +84,7 @@ def being_freed(detail):
 
 
 RUN_MARK = "KMATRIX_WORKDIR"  # set by the agent (kmatrix_agent.main), inherited by children
+OWN_OBJECTS = "own_objects.jsonl"  # the agent's object ids, a JSON line per case
 LAUNCHER_MARK = b'"kmatrix-launch"'  # in the loader's command line (kmatrix/launch.py)
 
 
@@ -157,7 +158,7 @@ def _own_ids(workdir):
         return None
     own = {"progs": [], "maps": [], "links": []}
     try:
-        with open(os.path.join(workdir, "own_objects.jsonl")) as f:
+        with open(os.path.join(workdir, OWN_OBJECTS)) as f:
             lines = f.read().splitlines()
     except OSError:
         return None

@@ -35,8 +35,6 @@ from . import requires as _requires
 # its first case costs (traceback, zipfile, refusals, compile: ~0.5 s on riscv64).
 
 AGENT_VERSION = "0.1.0"
-RUN_MARK = "KMATRIX_WORKDIR"  # environment variable naming the run's work directory
-OWN_OBJECTS = "own_objects.jsonl"  # ids of the BPF objects this run created, a line per case
 MAX_OUTPUT = 64 * 1024
 MAX_LOG = 256 * 1024
 
@@ -80,7 +78,7 @@ class Bundle(object):
 
 
 class LazyFacts(dict):
-    """Facts the launcher gathered (WORKDIR/facts.json), the rest computed on first use."""
+    """Facts the launcher gathered (`run --facts FILE`), the rest computed on first use."""
 
     def __missing__(self, key):
         compute = _preflight.AGENT_FACTS.get(key)
@@ -246,12 +244,12 @@ class RemoteBuilder(object):
 
 
 class Agent(object):
-    def __init__(self, bundle, plan, emitter):
+    def __init__(self, bundle, plan, emitter, facts=None):
         self.bundle = bundle
         self.plan = plan
         self.emitter = emitter
         self.workdir = plan["workdir"]
-        self.facts = LazyFacts(_launcher_facts(self.workdir))
+        self.facts = LazyFacts(facts or {})
         self._btf_ids = None
         self.own = {"progs": [], "maps": [], "links": []}  # ids this run created
         self.probes = _probes.Probes(_probes.Context(self.btf_ids,
@@ -371,7 +369,7 @@ class Agent(object):
             if fresh:
                 new[kind] = fresh
         if new:
-            with open(os.path.join(self.workdir, OWN_OBJECTS), "a") as f:
+            with open(os.path.join(self.workdir, _leftovers.OWN_OBJECTS), "a") as f:
                 f.write(json.dumps(new, sort_keys=True) + "\n")
 
     def _refusal(self, err):
@@ -486,10 +484,12 @@ def compile_failed(cid, what, output, details=None):
     return result_event(cid, "fail", what, details=details, output=output)
 
 
-def _launcher_facts(workdir):
+def _read_facts(path):
     """The facts the launcher gathered before the bundle came, or {} (run by hand)."""
+    if not path:
+        return {}
     try:
-        with open(os.path.join(workdir, "facts.json")) as f:
+        with open(path) as f:
             facts = json.load(f)
     except (OSError, ValueError):
         return {}
@@ -510,15 +510,15 @@ def _find_plan(archive, override):
     return json.loads(data.decode("utf-8"))
 
 
-USAGE = "usage: agent.pyz run [--plan PLAN.json] [--workdir DIR]\n"
+USAGE = "usage: agent.pyz run [--plan PLAN.json] [--workdir DIR] [--facts FACTS.json]\n"
 
 
 def _parse_args(argv):
-    """{"plan", "workdir"} or None on bad usage. What to run, and what already ran
-    (resume_after), comes only from the plan."""
+    """{"plan", "workdir", "facts"} or None on bad usage. What to run, and what
+    already ran (resume_after), comes only from the plan."""
     if not argv or argv[0] != "run":
         return None
-    opts = {"plan": None, "workdir": None}
+    opts = {"plan": None, "workdir": None, "facts": None}
     rest = list(argv[1:])
     while rest:
         key = rest.pop(0)
@@ -545,7 +545,7 @@ def main(argv=None, archive=None):
     os.makedirs(plan["workdir"], mode=0o700, exist_ok=True)
     # Every process this run starts inherits the mark, even one a case detaches with
     # setsid: clean-up finds them by it (kmatrix_agent.leftovers.reap).
-    os.environ[RUN_MARK] = os.path.abspath(plan["workdir"])
+    os.environ[_leftovers.RUN_MARK] = os.path.abspath(plan["workdir"])
     # Events go to a private dup of stdout; fd 1 itself goes to a file so that
     # stray C-level prints (libbpf, children) cannot corrupt the JSON stream.
     sys.stdout.flush()
@@ -562,7 +562,7 @@ def main(argv=None, archive=None):
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        return Agent(Bundle(archive), plan, emitter).run()
+        return Agent(Bundle(archive), plan, emitter, _read_facts(opts["facts"])).run()
     except KeyboardInterrupt:
         emitter.emit({"event": "interrupted"})
         return 130
