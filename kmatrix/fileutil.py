@@ -1,9 +1,32 @@
-"""Small file helpers shared by the controller's caches (lab images, bundled libbpf)."""
+"""Small file helpers shared by the controller's caches and outputs (lab images,
+bundled libbpf, module cache, results and reports)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` through a temp file in the same directory, fsync and
+    rename: a reader, or a crash, never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def sha256_file(path: Path | str) -> str:

@@ -14,13 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from kmatrix.agent import kmod
 from kmatrix.catalog import Case
+from kmatrix.fileutil import atomic_write
 
 SUBDIR = "kmod"
 # What makes a directory among CASE["files"] a module's sources.
@@ -57,16 +56,7 @@ def store(cache_dir: Path, event: Mapping[str, Any]) -> Optional[str]:
     why = kmod.check_module_image(data, f"kmod artifact {key[:12]}")
     if why is not None:
         return why + ", ignored"
-    final = path_for(cache_dir, key)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{key}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path_for(cache_dir, key), data, mode=0o600)
     return None
 
 

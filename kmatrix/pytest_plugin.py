@@ -249,7 +249,7 @@ def tidy_junitxml(path: Path, prefix: Optional[str] = None) -> None:
     takes kmatrix's JUnit id (classname kmatrix.<arch>.<host>.<family>, name <case>),
     so a case reads the same in both front-ends' JUnit.
     """
-    from kmatrix.report.jsonout import atomic_write
+    from kmatrix.fileutil import atomic_write
 
     tree = ET.parse(path)
     changed = [tc for tc in tree.getroot().iter("testcase") if _tidy_testcase(tc, prefix)]

@@ -48,6 +48,7 @@ from typing import Any, Optional
 
 from kmatrix import archs
 from kmatrix.errors import LabError
+from kmatrix.fileutil import atomic_write
 from kmatrix.lab.image import Image, default_cache_dir
 
 FORMAT = 1  # bump when the slot layout or the way a snapshot is taken changes
@@ -340,9 +341,7 @@ def sweep_runs(runs: Path, min_age: float = STALE_RUN_SECONDS) -> int:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
 # ---------------------------------------------------------------- listing and dropping

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from kmatrix.fileutil import atomic_write
 from kmatrix.report import (
     CLASS_LEGEND,
     LEGEND,
@@ -27,7 +28,6 @@ from kmatrix.report import (
     libbpf_text,
     load_since,
 )
-from kmatrix.report.jsonout import atomic_write
 from kmatrix.results import V_SKIP, HostResult, RunResult
 
 COLOURS = {

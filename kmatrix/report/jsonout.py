@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
 from kmatrix.errors import InputError
+from kmatrix.fileutil import atomic_write
 from kmatrix.results import CaseResult, HostResult, RunResult
 
 _lock = threading.Lock()  # one writer at a time per process (host threads share a file)
@@ -26,22 +25,6 @@ def _dump(run: RunResult) -> bytes:
     return (json.dumps(run.to_dict(), indent=2, sort_keys=False, default=str) + "\n").encode()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_results(run: RunResult, path: Path | str) -> Path:

@@ -32,8 +32,8 @@ from typing import Any, Optional
 
 from junit_xml import TestCase, TestSuite
 
+from kmatrix.fileutil import atomic_write
 from kmatrix.report import excerpt, verdict_of
-from kmatrix.report.jsonout import atomic_write
 from kmatrix.results import (
     V_ERROR,
     V_FAIL,

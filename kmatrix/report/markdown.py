@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from kmatrix.fileutil import atomic_write
 from kmatrix.report import (
     CLASS_LEGEND,
     LEGEND,
@@ -18,7 +19,6 @@ from kmatrix.report import (
     libbpf_text,
     load_since,
 )
-from kmatrix.report.jsonout import atomic_write
 from kmatrix.results import (
     V_ERROR,
     V_FAIL,
