@@ -25,6 +25,12 @@ from kmatrix.libbpf_bundle import BUNDLE_MEMBER, BundledLib
 
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
 
+
+def agent_source(*names: str) -> bytes:
+    """Agent modules free of package imports, concatenated into one script for
+    ``python3 -`` or the launcher (preflight.py, launch.py, btf.py, probes.py)."""
+    return b"\n".join((AGENT_DIR / n).read_bytes() for n in names)
+
 MAIN = """\
 import os
 import sys

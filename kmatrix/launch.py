@@ -17,10 +17,10 @@ import time
 from collections.abc import Iterator
 from typing import Any, Optional
 
+from kmatrix.bundle import agent_source
 from kmatrix.errors import KmatrixError
 from kmatrix.transport.base import Stream, Transport
 
-AGENT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent")
 # Reads N bytes of source from stdin and runs them under a name that is not
 # __main__, so preflight.py's own main() stays quiet. Short: it travels in argv.
 LOADER = ('import sys;exec(compile(sys.stdin.buffer.read(int(sys.argv[1])),'
@@ -31,11 +31,7 @@ FACTS_TIMEOUT = 120.0  # the preflight's bpftool calls and tracefs probe under T
 @functools.lru_cache(maxsize=1)
 def source() -> bytes:
     """preflight.py, then launch.py, which calls the preflight's collect()."""
-    parts = []
-    for name in ("preflight.py", "launch.py"):
-        with open(os.path.join(AGENT_DIR, name), "rb") as f:
-            parts.append(f.read())
-    return b"\n".join(parts)
+    return agent_source("preflight.py", "launch.py")
 
 
 def setup(restored: bool) -> dict[str, Any]:

@@ -40,9 +40,9 @@ print(_json.dumps(Probes(Context(vmlinux_func_ids, None)).all()))
 
 
 def probe_script() -> bytes:
-    from kmatrix.bundle import AGENT_DIR
+    from kmatrix.bundle import agent_source
 
-    return b"\n".join((AGENT_DIR / n).read_bytes() for n in ("btf.py", "probes.py")) + \
+    return agent_source("btf.py", "probes.py") + \
         _PROBE_MAIN.encode()
 
 

@@ -41,7 +41,6 @@ from kmatrix.results import CaseResult, HostResult, RunResult
 from kmatrix.suite import Suite, apply
 from kmatrix.transport.base import CommandTimeout
 
-AGENT_DIR = Path(__file__).resolve().parent / "agent"
 MAX_EVENT_LINE = 1 << 20  # a hostile or broken agent cannot make us buffer more per line
 PROBE_STATES = ("yes", "no", "blocked", "unknown")  # kmatrix/agent/probes.py
 
@@ -303,7 +302,9 @@ class HostRun:
 
     def _preflight(self) -> dict[str, Any]:
         """`kmatrix probe`'s facts: the preflight piped on its own (it makes no workdir)."""
-        facts = self.run_script((AGENT_DIR / "preflight.py").read_bytes(), ["--probe"],
+        from kmatrix.bundle import agent_source
+
+        facts = self.run_script(agent_source("preflight.py"), ["--probe"],
                                 "preflight", self._python_hint())
         self._check_facts(facts)
         return facts
