@@ -223,8 +223,9 @@ class Guest:
         self._slot: Optional[lab_snapshot.Slot] = None
         self._run: Optional[lab_snapshot.RunFile] = None
         self._save_fd: Optional[int] = None
-        self._qmp_dir: Optional[str] = None
-        self._gdb_dir: Optional[str] = None  # private dir of the gdbstub socket (riscv64)
+        # A private (0700) directory for this launch's control socket: QMP while a cold
+        # boot saves its snapshot, the gdbstub while a riscv64 restore re-arms timers.
+        self._sock_dir: Optional[str] = None
         self._rearm_note = ""
         self._launched_at = 0.0
 
@@ -297,12 +298,12 @@ class Guest:
             self._mode = "restore"
             return
         self._run = self._slot.fresh_overlay()
-        self._qmp_dir = tempfile.mkdtemp(prefix="kmatrix-qmp-")
+        self._sock_dir = tempfile.mkdtemp(prefix="kmatrix-qemu-")
         self._mode = "save"
         self._plan_note = f"{why}: cold boot"
 
     def _qmp_path(self) -> Optional[Path]:
-        return Path(self._qmp_dir) / "qmp.sock" if self._qmp_dir else None
+        return Path(self._sock_dir) / "qmp.sock" if self._sock_dir else None
 
     def _launch(self) -> None:
         self._attempts += 1
@@ -316,9 +317,9 @@ class Guest:
         self._rearm_note = ""
         gdb = None
         if self._mode == "restore" and lab_snapshot.timers_need_rearm(self.image):
-            self._remove_gdb_dir()
-            self._gdb_dir = tempfile.mkdtemp(prefix="kmatrix-gdb-")  # 0700: a debugger owns the guest
-            gdb = Path(self._gdb_dir) / "gdb.sock"
+            self._remove_sock_dir()
+            self._sock_dir = tempfile.mkdtemp(prefix="kmatrix-qemu-")  # a debugger owns the guest
+            gdb = Path(self._sock_dir) / "gdb.sock"
         argv = qemu_argv(self.arch, self.spec, self.image, self._port, self.serial_log,
                          overlay=self._run.path if self._run is not None else None,
                          qmp=qmp,
@@ -389,20 +390,15 @@ class Guest:
     def _rearm_timers(self) -> Optional[str]:
         """A restored riscv64 guest on a QEMU that loses its timers: re-arm them
         through the gdbstub at once (lab/gdbstub.py); why that failed, or None."""
-        if self._mode != "restore" or self._gdb_dir is None or self.ready:
+        if self._mode != "restore" or self._sock_dir is None or self.ready:
             return None
         try:
-            self._rearm_note = gdbstub.rearm_riscv_timers(Path(self._gdb_dir) / "gdb.sock")
+            self._rearm_note = gdbstub.rearm_riscv_timers(Path(self._sock_dir) / "gdb.sock")
         except LabError as e:
             return f"re-arming the riscv64 timers failed: {_one_line(e)}"
         finally:
-            self._remove_gdb_dir()  # the socket goes: nobody else attaches a debugger
+            self._remove_sock_dir()  # the socket goes: nobody else attaches a debugger
         return None
-
-    def _remove_gdb_dir(self) -> None:
-        if self._gdb_dir is not None:
-            shutil.rmtree(self._gdb_dir, ignore_errors=True)
-            self._gdb_dir = None
 
     def _fall_back(self, reason: str) -> None:
         """The snapshot did not restore: boot cold instead, and save it again."""
@@ -498,7 +494,7 @@ class Guest:
                 f.write(f"# snapshot not saved: {e}\n".encode())
         finally:
             self._release_save_lock()
-            self._remove_qmp_dir()
+            self._remove_sock_dir()
 
     def _save(self) -> None:
         """Pause the guest, ``savevm`` into its overlay, copy that into the slot, resume."""
@@ -547,10 +543,10 @@ class Guest:
                 os.close(self._save_fd)
             self._save_fd = None
 
-    def _remove_qmp_dir(self) -> None:
-        if self._qmp_dir is not None:
-            shutil.rmtree(self._qmp_dir, ignore_errors=True)
-            self._qmp_dir = None
+    def _remove_sock_dir(self) -> None:
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+            self._sock_dir = None
 
     def _release_snapshot_files(self) -> None:
         """Drop this boot's run copy, save lock and QMP socket (QEMU must be gone)."""
@@ -558,8 +554,7 @@ class Guest:
             self._run.discard()
             self._run = None
         self._release_save_lock()
-        self._remove_qmp_dir()
-        self._remove_gdb_dir()
+        self._remove_sock_dir()
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
