@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, bundle, results, run_agent, run_family
+from agent_support import BTF, bundle, passed, results, run_agent, run_family
 
 from kmatrix.agent import preflight
 from kmatrix.catalog import load_catalog
@@ -57,7 +57,7 @@ def test_ftrace_cases(family_run: dict, cid: str) -> None:
         assert r["state"] == "skip" and r["reason_class"] == "environment-blocks"
         assert "built into this kernel" in r["reason"]
     else:
-        assert r["state"] == "pass", json.dumps(r, indent=1)
+        passed(r)
 
 
 def test_fentry_fexit_values_when_it_runs(family_run: dict) -> None:

@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+import pytest
+
 from kmatrix.build import Builder
 from kmatrix.bundle import make_bundle, make_plan
 from kmatrix.catalog import Case, load_catalog
@@ -43,6 +45,25 @@ def run_agent(pyz: Path, *extra: str, python: Optional[str] = None,
 
 def results(events: list[dict]) -> dict[str, dict]:
     return {e["case"]: e for e in events if e["event"] == "result"}
+
+
+# The skips the agent decides with a sentence: each is a true verdict of some kernel.
+TRUE_SKIPS = ("kernel-lacks", "environment-blocks", "hardware-missing")
+
+
+def passed(r: dict) -> dict:
+    """A case's details when it passed on this machine's kernel.
+
+    The machines that run the tests change kernel builds (a vendor 6.18.44 refuses
+    bpf_dynptr_slice_rdwr in tc programs with EPERM), so a classified skip is a true
+    verdict too: the value checks cannot run and the test is skipped naming it. A
+    fail, an error, or a skip without its class and sentence fails the test.
+    """
+    if r["state"] == "skip":
+        assert r.get("reason_class") in TRUE_SKIPS and r.get("reason"), json.dumps(r, indent=1)
+        pytest.skip(f"{r['case']}: {r['reason_class']}: {r['reason']}")
+    assert r["state"] == "pass", json.dumps(r, indent=1)
+    return r["details"]
 
 
 def run_family(tmp: Path, family: str, *, timeout: float = 900,
