@@ -6,6 +6,7 @@ tools can read it without kmatrix.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Optional
 
@@ -90,6 +91,9 @@ class HostResult:
         return h
 
 
+_WARN_LOCK = threading.Lock()
+
+
 @dataclass
 class RunResult:
     run_id: str
@@ -101,6 +105,14 @@ class RunResult:
     kmatrix_version: str = ""
     hosts: list[HostResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. expired expectations
+
+    def warn(self, msg: str) -> None:
+        """The run's one warnings channel: every part of a run (hosts in their
+        threads, the suite's expired expectations, Ctrl-C) says what it noticed
+        here, once, in the order noticed."""
+        with _WARN_LOCK:
+            if msg not in self.warnings:
+                self.warnings.append(msg)
 
     def to_dict(self) -> dict[str, Any]:
         d = _shallow(self, "hosts")

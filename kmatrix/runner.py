@@ -26,7 +26,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from kmatrix import __version__, results
 from kmatrix.catalog import Case
@@ -123,7 +123,8 @@ class HostRun:
     """Everything that happens to one host during a run."""
 
     def __init__(self, host: Host, cases: list[Case], suite: Suite, opts: RunOptions,
-                 progress: Progress, on_update: Any) -> None:
+                 progress: Progress, on_update: Any,
+                 warn: Optional[Callable[[str], None]] = None) -> None:
         self.host = host
         self.cases = cases
         self._catalogue = {c.id: c for c in cases}
@@ -132,6 +133,7 @@ class HostRun:
         self.opts = opts
         self.progress = progress
         self.on_update = on_update  # called with no args whenever results change
+        self.warn = warn or RunResult(run_id="").warn  # the run's warnings channel
         self.result = HostResult(name=host.name, arch=host.arch)
         self.host_dir = opts.out_dir / host.arch / "hosts" / _safe(host.name)
         self.machine = machine_for(host, lambda m: self.progress.host(host.name, m),
@@ -296,12 +298,8 @@ class HostRun:
         exp, warnings = self.suite.expectation_for(case_id, self.host.arch, self.result.kernel,
                                                    self.result.env_tags, today)
         for w in warnings:
-            msg = f"{self.host.name}: {w}"
-            if msg not in self.warnings:
-                self.warnings.append(msg)
+            self.warn(f"{self.host.name}: {w}")
         return exp
-
-    warnings: list[str] = []
 
     def _build(self, cases: list[Case], facts: dict[str, Any]) -> tuple[dict[str, Path], str]:
         from kmatrix.build import Builder
@@ -742,8 +740,7 @@ class HostRun:
             self.result.facts["leftover_check"] = {"degraded": blind}
             msg = (f"{self.host.name}: leftover check degraded, not compared: "
                    f"{'; '.join(blind)}")
-            if msg not in self.warnings:
-                self.warnings.append(msg)
+            self.warn(msg)
         self.result.facts["leftovers"] = left
         self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
         if isinstance(after, dict) and _num(after.get("seconds")):
@@ -922,11 +919,8 @@ class Run:
 
     def execute(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        HostRun.warnings = []
         self.host_runs = [HostRun(h, self.cases, self.suite, self.opts, self.progress,
-                                  self._write_partial) for h in self.hosts]
-        for hr in self.host_runs:
-            hr.warnings = self.result.warnings
+                                  self._write_partial, self.result.warn) for h in self.hosts]
         self._write_partial()
         self._flush_partial(force=True)
         workers = max(1, len(self.host_runs))
@@ -953,8 +947,7 @@ class Run:
             self.opts.stop.set()
             msg = ("a second interrupt abandoned the targets' clean-up: work directories "
                    "or agents may be left on hosts that were still cleaning up")
-            if msg not in self.result.warnings:
-                self.result.warnings.append(msg)
+            self.result.warn(msg)
         finally:
             ex.shutdown(wait=not self.abandoned, cancel_futures=self.abandoned)
         return self.finish()

@@ -136,3 +136,25 @@ def test_ctrl_c_stops_between_events_and_keeps_what_finished(tmp_path: Path) -> 
     assert states.get("a_one") == "pass"
     assert "c_three" not in states and "d_four" not in states
     assert hr.complete is False
+
+
+def test_warnings_travel_one_channel(tmp_path: Path) -> None:
+    """An expired expectation met by a host thread lands once in the run's warnings."""
+    from kmatrix.suite import load_suite
+
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text("name: s\nexpectations:\n"
+                          "  - case: kfunc/b_two\n    state: xfail\n    reason: r\n"
+                          "    link: https://example.org/a\n    expires: 2020-01-31\n")
+    cases = _catalogue(tmp_path)
+    suite = load_suite(suite_file, [c.id for c in cases])
+    hosts = [Host(name=f"sim{i}", arch="x86_64", address="192.0.2.1", transport="faultsim",
+                  build="remote", libbpf="system") for i in (1, 2)]
+    opts = RunOptions(out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", run_id="r")
+    run = Run(hosts, cases, suite, opts, Progress(stream=io.StringIO(), quiet=True))
+    targets = {h.name: FakeTarget(tmp_path / h.name) for h in hosts}
+    with simulated_targets(targets):
+        res = run.execute()
+    expired = [w for w in res.warnings if "expired on 2020-01-31" in w]
+    assert sorted(w.split(":")[0] for w in expired) == ["sim1", "sim2"], res.warnings
+    assert all(f"{suite_file}:3" in w for w in expired)
