@@ -7,7 +7,7 @@ tools can read it without kmatrix.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 # Raw states a case can end in, as the agent (or the controller) reports them.
@@ -52,7 +52,8 @@ class CaseResult:
     description: str = ""  # CASE["description"]: what the case proves, for reports
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow, like HostResult's: for json.dumps, which walks the values anyway.
+        return _shallow(self, "")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaseResult:

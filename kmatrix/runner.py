@@ -155,6 +155,7 @@ class HostRun:
         self._after: Optional[dict[str, Any]] = None  # the agent's leftover inventory
         self._agent_ran = False  # a bundle was sent: cases may have left something
         self.recoveries = 0
+        self.finished = False  # run() returned: self.result no longer changes
 
     # -- phases ---------------------------------------------------------------
     def run(self) -> HostResult:
@@ -175,6 +176,7 @@ class HostRun:
         finally:
             self.teardown()
             self.result.timings["total"] = round(time.monotonic() - t0, 3)
+            self.finished = True
             self.on_update()
         return self.result
 
@@ -889,6 +891,7 @@ class Run:
         self._next_write = 0.0
         self.host_runs: list[HostRun] = []
         self.max_workers = 4096
+        self._host_texts: dict[int, str] = {}  # id(HostRun) -> its JSON, once it finished
         self.abandoned = False  # a second interrupt: clean-up threads were not waited for
 
     def _write_partial(self) -> None:
@@ -910,12 +913,27 @@ class Run:
         try:
             with self._lock:
                 self.result.hosts = [h.result for h in self.host_runs]
-                write_partial(self.result, self.run_dir / "results.json")
+                write_partial(self.result, self.run_dir / "results.json", self._texts())
         except RuntimeError:
             self._dirty.set()  # a host changed its result mid-dump: next tick
             return
         # Throttle so writing stays a small share of the run, at most once a second.
         self._next_write = time.monotonic() + max(1.0, 20 * (time.monotonic() - t0))
+
+    def _texts(self) -> list[str]:
+        """Each host's results.json text; a finished host's is made once and kept,
+        so a write costs the hosts still running, not every host again."""
+        from kmatrix.report.jsonout import host_json
+
+        out = []
+        for hr in self.host_runs:
+            text = self._host_texts.get(id(hr))
+            if text is None:
+                text = host_json(hr.result)
+                if hr.finished:
+                    self._host_texts[id(hr)] = text
+            out.append(text)
+        return out
 
     def execute(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -960,7 +978,7 @@ class Run:
         self.result.hosts = [h.result for h in self.host_runs]
         self.result.incomplete = self.opts.stop.is_set() or any(
             not h.complete for h in self.result.hosts)
-        write_results(self.result, self.run_dir / "results.json")
+        write_results(self.result, self.run_dir / "results.json", self._texts())
         write_junit(self.result, self.run_dir)
         return self.result
 
