@@ -169,6 +169,14 @@ def ns_path(ns):
     return "/proc/%d/fd/%d" % (os.getpid(), ns.fd)
 
 
+def unload_at_end(t, *names):
+    """Unload each module of `names` that is not loaded now, once the case is over
+    (after its namespaces are gone): the target ends as it began."""
+    for name in names:
+        if not _module_loaded(name) and not os.path.isdir("/sys/module/" + name):
+            t.defer_last(unload_module, name)
+
+
 def veth_pair(t, mtu=1500, names=("kmx0", "kmx1"), ns=None, peer_ns=None):
     """A veth pair, both ends up with `mtu`, in a new netns the case owns (or in
     `ns`; with `peer_ns`, the end `b` lives there).
@@ -320,6 +328,7 @@ def tc_attach(t, ns, ifindex, prog_fd, point=BPF_TC_INGRESS):
     """A clsact qdisc on `ifindex` in `ns` and a direct-action filter running `prog_fd`
     at `point` (libbpf's bpf_tc_*, netlink: the form every kernel since 4.5 has).
     The qdisc goes at cleanup, and with the namespace anyway."""
+    unload_at_end(t, "sch_ingress", "cls_bpf")  # what the qdisc and filter may load
     lib = t.lib.lib
     hook = _TcHook(ctypes.sizeof(_TcHook), ifindex, point, 0)
     opts = _TcOpts(ctypes.sizeof(_TcOpts), prog_fd, 0, 0, 0, 0)
@@ -430,3 +439,46 @@ def run_in_cgroup(path, fn):
     if "error" in out:
         raise RuntimeError("in cgroup %s: %s" % (path, out["error"]))
     return out["ok"]
+
+
+# -- frames and counters inside a namespace --------------------------------------------
+
+
+def packet_socket(ns, dev, ethertype=ETH_P_ALL):
+    """An AF_PACKET socket of `ns` bound to `dev`, receiving `ethertype` frames (the
+    caller closes it: a socket pins its namespace)."""
+    with ns.inside():
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
+    try:
+        s.bind((dev, ethertype))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def recv_frames(sock, n, timeout=2.0):
+    """Up to `n` frames an AF_PACKET socket receives within `timeout` seconds."""
+    import select
+
+    frames = []
+    deadline = time.monotonic() + timeout
+    while len(frames) < n:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            break
+        frames.append(sock.recv(65536))
+    return frames
+
+
+def dev_stats(ns, dev):
+    """{"rx_packets", "rx_bytes", "tx_packets", "tx_bytes"} of `dev` in `ns` (/proc/net/dev)."""
+    with ns.inside():
+        with open("/proc/thread-self/net/dev") as f:
+            lines = f.read().splitlines()
+    for line in lines[2:]:
+        name, _, rest = line.partition(":")
+        if name.strip() == dev:
+            v = [int(x) for x in rest.split()]
+            return {"rx_bytes": v[0], "rx_packets": v[1], "tx_bytes": v[8], "tx_packets": v[9]}
+    raise KeyError("no device %s in /proc/net/dev of the namespace" % dev)
