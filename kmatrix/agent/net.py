@@ -482,3 +482,13 @@ def dev_stats(ns, dev):
             v = [int(x) for x in rest.split()]
             return {"rx_bytes": v[0], "rx_packets": v[1], "tx_bytes": v[8], "tx_packets": v[9]}
     raise KeyError("no device %s in /proc/net/dev of the namespace" % dev)
+
+
+def disable_ipv6(ns, dev):
+    """Keep `dev` in `ns` from sending IPv6 of its own (DAD, router solicitations, MLD),
+    so its counters move only with the case's frames. No IPv6 in the kernel: nothing to do."""
+    path = "/proc/sys/net/ipv6/conf/%s/disable_ipv6" % dev
+    with ns.inside():
+        if os.path.exists(path):
+            with open(path, "w") as f:
+                f.write("1")
