@@ -111,9 +111,10 @@ class FakeTarget:
 
 
 class _LaunchStream(Stream):
-    def __init__(self, target: FakeTarget) -> None:
+    def __init__(self, target: FakeTarget, stdin: bool) -> None:
         super().__init__()
         self.target = target
+        self._stdin = stdin
         self._buf = b""
         self._want: Optional[int] = None
         self._plan: Optional[dict[str, Any]] = None
@@ -121,6 +122,8 @@ class _LaunchStream(Stream):
         self._sends = 0
 
     def send(self, data: bytes) -> None:
+        if not self._stdin:
+            super().send(data)  # refuses, as every transport's stream does
         self._sends += 1
         if self._sends == 1:
             return  # the launcher's source and set-up line
@@ -206,7 +209,7 @@ class FaultTransport(Transport):
         self._need()
         if "kmatrix_agent.follow" in argv:
             return _FollowStream(self.target)
-        return _LaunchStream(self.target)
+        return _LaunchStream(self.target, stdin)
 
     def put(self, local: Path, remote: str, mode: int = 0o600) -> None:
         self._need()
