@@ -179,3 +179,37 @@ def test_kernel_series_on_this_host() -> None:
     series = ".".join(release.split(".")[:2])
     assert rq.evaluate({"kernel": series}, facts(uname={"machine": "x86_64",
                                                         "release": release})) is None
+
+
+def test_reason_classes_defined_once() -> None:
+    # One definition (agent/reasons.py); every other module imports the names.
+    import ast
+    from pathlib import Path
+
+    from kmatrix.agent import reasons
+
+    root = Path(rq.__file__).resolve().parent.parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in reasons.REASON_CLASSES:
+                found.append(path.relative_to(root).as_posix())
+    assert found == ["agent/reasons.py"] * 3
+
+
+def test_standalone_scripts_get_the_reason_classes(tmp_path: Any) -> None:
+    # preflight.py and probes.py also run concatenated (bundle.agent_source), outside the
+    # agent package: the reason names must resolve there too.
+    import subprocess
+    import sys
+
+    from kmatrix.bundle import agent_source
+
+    script = agent_source("btf.py", "probes.py") + \
+        b"\nprint(KERNEL_LACKS, ENVIRONMENT_BLOCKS)\n"
+    out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, check=True)
+    assert out.stdout.split() == [b"kernel-lacks", b"environment-blocks"]
+    # preflight.py's main prints the facts; its ftrace verdict uses the names.
+    out = subprocess.run([sys.executable, "-"], input=agent_source("preflight.py"),
+                         capture_output=True, check=True)
+    assert out.stdout.startswith(b"{")

@@ -22,6 +22,7 @@ import time
 from . import btf as _btf
 from . import globals as _globals
 from . import libbpf as _lb
+from .reasons import ENVIRONMENT_BLOCKS, REASON_CLASSES
 
 
 class _OnFirstUse(object):
@@ -43,7 +44,6 @@ _kmod = _OnFirstUse("kmod")
 _net = _OnFirstUse("net")
 _perfev = _OnFirstUse("perfev")
 
-REASON_CLASSES = ("kernel-lacks", "environment-blocks", "hardware-missing")
 
 # Verifier messages that only mean "no JIT": with bpf_jit_enable=0 the load of a
 # program using kfuncs, callbacks or tail calls from subprograms fails with these.
@@ -420,7 +420,7 @@ class CaseContext(object):
             return
         for needle in INTERPRETER_MESSAGES:
             if needle in (log or ""):
-                raise Skip("environment-blocks",
+                raise Skip(ENVIRONMENT_BLOCKS,
                            "BPF JIT disabled (net.core.bpf_jit_enable=0); the interpreter is "
                            "in use and the verifier refuses: %s" % _matching_line(log, needle))
 

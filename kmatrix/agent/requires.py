@@ -9,10 +9,7 @@ import fnmatch
 
 from .kversion import VersionRange, parse_release
 from .probes import PROBES
-
-KERNEL_LACKS = "kernel-lacks"
-ENVIRONMENT_BLOCKS = "environment-blocks"
-HARDWARE_MISSING = "hardware-missing"
+from .reasons import ENVIRONMENT_BLOCKS, HARDWARE_MISSING, KERNEL_LACKS
 
 # key -> expected type description (for the catalogue's validation messages)
 KEYS = {
