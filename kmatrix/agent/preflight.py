@@ -1,7 +1,8 @@
 """Target facts in one round trip: piped to `python3 -`, prints one JSON object.
 
 Stdlib only, Python 3.7, and no imports from the kmatrix package: the file is
-sent on its own. The agent also imports it to compute facts lazily.
+sent as a script, after reasons.py (bundle.agent_source()). The agent also
+imports it to compute facts lazily.
 """
 
 import ctypes
