@@ -1,4 +1,4 @@
-"""The simulated transport (kmatrix/transport/sim.py) that the scale bench drives.
+"""The simulated transport (bench/simtransport.py, out of the product package) that the scale bench drives.
 
 The trace is the one recorded from a real run over the loopback sshd
 (bench/data/loopback-x86_64.jsonl); the runner driving it is the real one.
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.simtransport import SimModel, SimTransport, Trace, simulated
 from kmatrix.catalog import load_catalog
 from kmatrix.errors import TransportError
 from kmatrix.inventory import Host
@@ -21,7 +22,6 @@ from kmatrix.progress import Progress
 from kmatrix.runner import Run, RunOptions
 from kmatrix.suite import find_suite, load_suite
 from kmatrix.transport import open_transport
-from kmatrix.transport.sim import SimModel, SimTransport, Trace, simulated
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = ROOT / "bench" / "data" / "loopback-x86_64.jsonl"

@@ -382,7 +382,8 @@ class Agent(object):
             return _refusals.classify_attach(err.section, err.errno, platform.machine())
         if isinstance(err, _libbpf.LoadFailed):
             return _refusals.classify_load(err.log or "", err.errno,
-                                           self.lib.version() if self.lib else None)
+                                           self.lib.version() if self.lib else None,
+                                           privileged=bpf_privileged())
         return None
 
     def _case_files(self, entry):
@@ -472,6 +473,24 @@ class Agent(object):
             output = out_text + ("\n" + output if output else "")
         return result_event(cid, state, reason, rclass, duration, t.details, vlog, lines,
                             output.strip("\n"))
+
+
+CAP_SYS_ADMIN, CAP_BPF = 21, 39
+
+
+def bpf_privileged(status="/proc/self/status"):  # type: (str) -> object
+    """True when this process's effective capabilities hold CAP_BPF or CAP_SYS_ADMIN,
+    False when they hold neither, None when /proc does not say (a refused load's EPERM
+    is then worded without a claim about our privileges)."""
+    try:
+        with open(status) as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    caps = int(line.split()[1], 16)
+                    return bool(caps & (1 << CAP_BPF | 1 << CAP_SYS_ADMIN))
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def compile_failed(cid, what, output, details=None):
