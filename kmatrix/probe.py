@@ -150,5 +150,6 @@ def probe_hosts(hosts: list[Host], as_json: bool, trust_on_first_use: bool, cach
     progress = Progress()
     with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), 16))) as ex:
         rows = list(ex.map(lambda h: probe_host(h, cache_dir, trust_on_first_use, progress), hosts))
+    progress.close()  # the live table stops before the result is printed under it
     print(json.dumps(rows, indent=2, sort_keys=True) if as_json else render_table(rows))
     return EXIT_INFRA if any("error" in r for r in rows) else EXIT_OK

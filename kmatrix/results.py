@@ -10,6 +10,14 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
+# Why a case was skipped: defined once, in the agent, and re-exported here.
+from kmatrix.agent.reasons import (  # noqa: F401
+    ENVIRONMENT_BLOCKS,
+    HARDWARE_MISSING,
+    KERNEL_LACKS,
+    REASON_CLASSES,
+)
+
 # Raw states a case can end in, as the agent (or the controller) reports them.
 PASS = "pass"
 FAIL = "fail"
@@ -17,11 +25,6 @@ SKIP = "skip"
 ERROR = "error"
 STATES = (PASS, FAIL, SKIP, ERROR)
 
-# Why a case was skipped. Anything else is a bug in the case or the agent.
-KERNEL_LACKS = "kernel-lacks"
-ENVIRONMENT_BLOCKS = "environment-blocks"
-HARDWARE_MISSING = "hardware-missing"
-REASON_CLASSES = (KERNEL_LACKS, ENVIRONMENT_BLOCKS, HARDWARE_MISSING)
 
 # Verdicts: the state after expectations from suites/ are applied.
 V_PASS = "pass"

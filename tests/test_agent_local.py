@@ -29,7 +29,7 @@ from agent_support import (
 )
 
 from kmatrix.agent import main as agent_main
-from kmatrix.bundle import make_plan
+from kmatrix.bundle import agent_source, make_plan
 from kmatrix.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +228,7 @@ def test_remote_build_on_target(tmp_path: Path) -> None:
 
 
 def test_preflight_facts(tmp_path: Path) -> None:
-    src = (ROOT / "kmatrix" / "agent" / "preflight.py").read_bytes()
+    src = agent_source("preflight.py")  # as the runner sends it (reasons.py first)
     p = subprocess.run([sys.executable, "-"], input=src, capture_output=True, timeout=120,
                        cwd=tmp_path)
     assert p.returncode == 0, p.stderr

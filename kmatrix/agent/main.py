@@ -29,6 +29,7 @@ from . import libbpf as _libbpf
 from . import libload as _libload
 from . import preflight as _preflight
 from . import probes as _probes
+from . import reasons as _reasons
 from . import requires as _requires
 
 # Imported where used, not here: under TCG every module the agent imports before
@@ -443,7 +444,7 @@ class Agent(object):
         except _libbpf.MissingSymbol as e:
             # `libbpf: system` with an old library: the target's userland, not the kernel.
             state, reason, rclass = "skip", "%s (use the bundled libbpf)" % e, \
-                _requires.ENVIRONMENT_BLOCKS
+                _reasons.ENVIRONMENT_BLOCKS
         except Exception as e:
             state, reason = "fail", "the check raised %s: %s" % (type(e).__name__, e)
             output = _traceback()

@@ -23,9 +23,11 @@ import time
 try:
     from . import libbpf as _lb
     from . import preflight as _preflight
+    from .reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS
 except ImportError:  # loaded by path in a test
     import libbpf as _lb  # type: ignore
     import preflight as _preflight  # type: ignore
+    from reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS  # type: ignore
 
 CLONE_NEWNET = 0x40000000
 O_NONBLOCK = 0o4000
@@ -136,9 +138,9 @@ def netns(t):
         ns = NetNs()
     except OSError as e:
         if e.errno in (errno.EPERM, errno.EACCES):
-            t.skip("environment-blocks", "cannot create a network namespace: %s" % e)
+            t.skip(ENVIRONMENT_BLOCKS, "cannot create a network namespace: %s" % e)
         if e.errno == errno.EINVAL:
-            t.skip("kernel-lacks", "network namespaces are unavailable (CONFIG_NET_NS): %s" % e)
+            t.skip(KERNEL_LACKS, "network namespaces are unavailable (CONFIG_NET_NS): %s" % e)
         raise
     t.defer(ns.close)
     return ns
@@ -184,7 +186,7 @@ def veth_pair(t, mtu=1500, names=("kmx0", "kmx1"), ns=None, peer_ns=None):
     Creating it may load veth.ko; the case then unloads it again at cleanup
     (after the namespace is gone), so the target ends as it began."""
     if _preflight.which("ip") is None:
-        t.skip("environment-blocks", "the `ip` command (iproute2) is not installed on the target")
+        t.skip(ENVIRONMENT_BLOCKS, "the `ip` command (iproute2) is not installed on the target")
     if not _module_loaded("veth") and not os.path.isdir("/sys/module/veth"):
         t.defer(unload_module, "veth")  # registered first: runs after the netns closes
     ns = ns or netns(t)
@@ -196,7 +198,7 @@ def veth_pair(t, mtu=1500, names=("kmx0", "kmx1"), ns=None, peer_ns=None):
         except subprocess.CalledProcessError as e:
             msg = e.stderr.decode("utf-8", "replace").strip()
             if "Unknown device type" in msg or "not supported" in msg.lower():
-                t.skip("kernel-lacks", "cannot create a veth pair (CONFIG_VETH): %s" % msg)
+                t.skip(KERNEL_LACKS, "cannot create a veth pair (CONFIG_VETH): %s" % msg)
             raise RuntimeError("ip link add %s type veth failed: %s" % (a, msg)) from None
     for dev, where in ((a, ns), (b, peer_ns or ns)):
         with where.inside():
@@ -362,7 +364,7 @@ def sysfs(t, ns):
     with ns.inside():
         if _libc.mount(b"sysfs", path.encode(), b"sysfs", 0, None) != 0:
             err = ctypes.get_errno()
-            t.skip("environment-blocks", "cannot mount a sysfs for the case's network "
+            t.skip(ENVIRONMENT_BLOCKS, "cannot mount a sysfs for the case's network "
                    "namespace: %s" % errno_text(err))
     t.defer(_libc.umount2, path.encode(), 2)  # MNT_DETACH
     return path
@@ -380,12 +382,12 @@ def cgroup(t):
                 mnt = fields[4]
                 break
     if mnt is None:
-        t.skip("environment-blocks", "no cgroup2 hierarchy is mounted on the target")
+        t.skip(ENVIRONMENT_BLOCKS, "no cgroup2 hierarchy is mounted on the target")
     path = os.path.join(mnt, "kmatrix-%d-%s" % (os.getpid(), t.name))
     try:
         os.mkdir(path)
     except OSError as e:
-        t.skip("environment-blocks", "cannot create cgroup %s: %s" % (path, e))
+        t.skip(ENVIRONMENT_BLOCKS, "cannot create cgroup %s: %s" % (path, e))
 
     def remove():
         for _ in range(50):  # a child that just exited leaves the group a moment later

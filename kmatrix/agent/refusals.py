@@ -14,6 +14,8 @@ looks at it, so a real bug in a case is never hidden behind a skip.
 
 import re
 
+from .reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS
+
 # helpers_table.py (~1,100 lines of data) is imported on first use, not with this
 # module: the agent imports refusals at start but classifies only a refused case, and
 # compiling the table from the zipapp costs ~0.1 s on riscv64 under TCG.
@@ -37,9 +39,6 @@ def __getattr__(name):  # PEP 562 (3.7): refusals.HELPERS etc. as before the laz
     if name in _TABLE_NAMES:
         return getattr(_t(), name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
-
-KERNEL_LACKS = "kernel-lacks"
-ENVIRONMENT_BLOCKS = "environment-blocks"
 
 EPERM = 1
 ENOTSUPP = 524  # kernel-internal errno; leaks out of bpf(2) when a JIT lacks something
