@@ -49,6 +49,9 @@ class QemuSpec:
     image: Optional[dict[str, str]] = None
     memory: str = "2G"
     smp: int = 2
+    # QEMU -cpu model and properties ("max,pauth=off", "rv64,zbb=false"); "" = the
+    # lab's default for the arch (kmatrix/lab/qemu.py DEFAULT_CPU).
+    cpu: str = ""
     boot_timeout: float = 300.0
     snapshot: bool = True  # restore a saved VM snapshot instead of booting cold (lab/snapshot.py)
 
@@ -149,7 +152,7 @@ CONNECTION_DEFAULTS = (
     "user", "identity_file", "known_hosts", "password_env", "trust_on_first_use", "become",
     "jump", "ssh_config",
 )
-QEMU_KEYS = ("suite", "packages", "mirror", "image", "memory", "smp", "boot_timeout",
+QEMU_KEYS = ("suite", "packages", "mirror", "image", "memory", "smp", "cpu", "boot_timeout",
              "snapshot")
 IMAGE_PATHS = ("disk", "kernel", "initrd", "firmware")
 IMAGE_KEYS = ("disk", "kernel", "initrd", "append", "format", "kernel_release", "console",
@@ -166,6 +169,8 @@ _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ADDR_RE = re.compile(r"^[A-Za-z0-9_:.%\[\]][A-Za-z0-9_:.%\[\]-]{0,252}$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=+-]{0,63}$")
 _MEM_RE = re.compile(r"^[1-9][0-9]*[KMGT]?$")
+# A QEMU -cpu value: a model, then comma-separated properties (name or name=value).
+_CPU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(,[A-Za-z0-9][A-Za-z0-9._-]*(=[A-Za-z0-9._-]+)?)*\Z")
 _PKG_RE = re.compile(r"^-?[a-z0-9][a-z0-9.+-]*$")  # "-NAME" drops a default package
 # An ssh_config alias: looked up with fnmatch and expanded into %h tokens, so no
 # wildcards, spaces or shell characters.
@@ -346,6 +351,9 @@ def _qemu(ctx: _Ctx, d: yamlpos.PosDict, arch: str) -> QemuSpec:
         spec.memory = mem
     if "smp" in v:
         spec.smp = _integer(ctx, v, "smp", "qemu.smp", 1, 64)
+    if "cpu" in v:
+        spec.cpu = _string(ctx, v, "cpu", "qemu.cpu", pattern=_CPU_RE,
+                           what="QEMU -cpu value (MODEL[,PROP[=VALUE]]...)")
     if "boot_timeout" in v:
         spec.boot_timeout = _number(ctx, v, "boot_timeout", "qemu.boot_timeout")
     if "snapshot" in v:

@@ -282,6 +282,22 @@ class TestThroughTheAgent:
         assert d["out_s64"] == -6 and d["out_name"] == "6b6d780000000000"
         assert d["out_pair"]["big"] == 2**64 - 1 and d["kmx_tgid"] == d["seen_tgid"]
 
+    def test_jit_image_read_back(self, tmp_path: Path) -> None:
+        """t.jit_image on this machine's JIT: the bytes (hex in details, as long as
+        bpf_prog_info says), or an environment-blocks skip that names why not."""
+        r = _run(tmp_path, ["api/jit_image"])["api/jit_image"]
+        if r["state"] == "skip":
+            assert r["reason_class"] == "environment-blocks", json.dumps(r, indent=1)
+            assert "bpf_jit_enable" in r["reason"] or "kptr_restrict" in r["reason"] or \
+                "refused" in r["reason"], r["reason"]
+            return
+        assert r["state"] == "pass", json.dumps(r, indent=1)
+        d = r["details"]
+        assert d["out"] == 42 and d["image_len"] > 0
+        assert len(bytes.fromhex(d["jit_image_hex"]["jitted"])) == d["image_len"]
+        if os.uname().machine == "x86_64":
+            assert "no JIT image decoder for x86_64" in d["decoded"]
+
     def test_soft_failures_fail_the_case_at_the_end(self, tmp_path: Path) -> None:
         r = _run(tmp_path, ["api/soft_fail"])["api/soft_fail"]
         assert r["state"] == "fail"

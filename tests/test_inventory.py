@@ -215,6 +215,7 @@ hosts:
       suite: trixie
       mirror: http://deb.debian.org/debian
       memory: 1024
+      cpu: max,pauth=off
       boot_timeout: 900
       image:
         disk: img/disk.qcow2
@@ -238,6 +239,7 @@ hosts:
     assert b.qemu is not None
     assert b.qemu.suite == "trixie" and b.qemu.mirror == "http://deb.debian.org/debian"
     assert b.qemu.memory == "1024" and b.qemu.boot_timeout == 900.0
+    assert a.qemu.cpu == "" and b.qemu.cpu == "max,pauth=off"
     assert b.qemu.image == {
         "disk": str(tmp_path / "img" / "disk.qcow2"),
         "kernel": str(tmp_path / "img" / "Image"),

@@ -85,6 +85,7 @@ def test_key_covers_what_the_saved_state_depends_on(tmp_path: Path) -> None:
         slot_of(img, version="QEMU 8.2"),
         slot_of(img, QemuSpec(memory="1G")),
         slot_of(img, QemuSpec(smp=4)),
+        slot_of(img, QemuSpec(cpu="max,pauth=off")),
         slot_of(built_image(tmp_path, append="quiet2")),
         slot_of(built_image(tmp_path, "aarch64")),
     ]

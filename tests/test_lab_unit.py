@@ -142,6 +142,18 @@ def test_qemu_argv_per_arch(tmp_path: Path, arch: str, binary: str, machine: str
     assert f"file,id=ser0,path={tmp_path / 'serial.log'},append=on" in _opt(argv, "-chardev")
 
 
+@pytest.mark.parametrize("arch,cpu", [("aarch64", "max,pauth=off"), ("riscv64", "rv64,zbb=false"),
+                                      ("x86_64", "Skylake-Server")])
+def test_qemu_argv_cpu_override(tmp_path: Path, arch: str, cpu: str) -> None:
+    """qemu.cpu replaces the arch's default -cpu, and so the snapshot key's command line."""
+    img = fake_image(tmp_path, arch)
+    argv = lab_qemu.qemu_argv(arch, Spec(cpu=cpu), img, 42022, tmp_path / "serial.log")
+    assert _opt(argv, "-cpu") == [cpu]
+    assert cpu in lab_qemu.argv_template(arch, Spec(cpu=cpu), img)
+    assert lab_qemu.argv_template(arch, Spec(), img) != lab_qemu.argv_template(arch, Spec(cpu=cpu),
+                                                                               img)
+
+
 def test_qemu_argv_user_image(tmp_path: Path) -> None:
     odd = tmp_path / "a,b"
     odd.mkdir()

@@ -41,6 +41,7 @@ class _OnFirstUse(object):
         return getattr(mod, attr)
 
 
+_jitimage = _OnFirstUse("jitimage")
 _kmod = _OnFirstUse("kmod")
 _net = _OnFirstUse("net")
 _perfev = _OnFirstUse("perfev")
@@ -191,6 +192,7 @@ class CaseContext(object):
     # the same in the bundle and in a checkout.
     net = _net
     perfev = _perfev
+    jitimage = _jitimage
     libbpf = _lb
 
     def __init__(self, case_id, meta, facts, workdir, lib=None, obj_source=None,
@@ -527,6 +529,35 @@ class CaseContext(object):
             out.append((op, regs & 0xF, regs >> 4, off, imm))
             i += 16 if op == 0x18 else 8
         return out
+
+    def jit_image(self, obj, prog):
+        """The JITed machine code of loaded program `prog` (BPF_OBJ_GET_INFO_BY_FD), as
+        bytes; its hex goes in the details (jit_image_hex[prog]) so a run's results
+        hold the evidence. A kernel that hands out no image (JIT off, withheld by
+        kptr_restrict, refused) is an environment-blocks skip naming the setting."""
+        try:
+            image, length = obj.jited_image(prog)
+        except _lb.LibbpfError as e:
+            if e.errno in (_errno.EPERM, _errno.EACCES):
+                raise Skip("environment-blocks", "reading the JIT image of %s was refused "
+                           "(%s; %s)" % (prog, _lb.errno_text(e.errno), self._jit_settings())) from None
+            raise
+        if image is None:
+            values = _jitimage.sysctls()
+            self.details["jit_sysctls"] = values
+            raise Skip("environment-blocks", _jitimage.no_image_sentence(length, values))
+        self.details.setdefault("jit_image_hex", {})[prog] = image.hex()
+        return image
+
+    @staticmethod
+    def _jit_settings():
+        return ", ".join("%s=%s" % kv for kv in sorted(_jitimage.sysctls().items()))
+
+    def jit_insns(self, obj, prog):
+        """jit_image(obj, prog) decoded for this arch (agent/jitimage.py): a list of
+        Insn(offset, size, word, mnemonic, operands), mnemonic None where the small
+        decoder does not know the encoding."""
+        return _jitimage.decode(self.arch, self.jit_image(obj, prog))
 
     def attach(self, obj, prog):
         self._fill_tgid(obj, only_if_zero=True)

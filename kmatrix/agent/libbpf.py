@@ -407,6 +407,35 @@ class Libbpf(object):
         return {"type": ptype, "id": pid, "tag": tag.hex(), "jited_prog_len": jited_len,
                 "xlated_prog_len": xlated_len, "name": name, "info_len": ln.value}
 
+    def jited_image(self, prog_fd):
+        """The JITed machine code of a program fd: (image bytes or None, jited_prog_len).
+        Two BPF_OBJ_GET_INFO_BY_FD calls, as bpftool does: the first reports the length,
+        the second (jited_prog_len and a jited_prog_insns pointer filled in) copies it.
+        None with a non-zero length: the kernel withheld the bytes (it zeroes the
+        pointer when kallsyms would hide addresses from this caller, kptr_restrict)."""
+        fn = self.lib.bpf_obj_get_info_by_fd
+        buf = ctypes.create_string_buffer(PROG_INFO_BUF)
+        ln = c_uint32(PROG_INFO_BUF)
+        ctypes.set_errno(0)
+        if fn(prog_fd, buf, ctypes.byref(ln)) < 0:
+            raise LibbpfError("bpf_obj_get_info_by_fd", ctypes.get_errno() or _errno.EINVAL)
+        n, = struct.unpack_from("=I", buf.raw, JITED_LEN_OFF)
+        if n == 0:
+            return None, 0
+        image = ctypes.create_string_buffer(n)
+        buf = ctypes.create_string_buffer(PROG_INFO_BUF)
+        struct.pack_into("=I", buf, JITED_LEN_OFF, n)
+        struct.pack_into("=Q", buf, JITED_INSNS_OFF, ctypes.addressof(image))
+        ln = c_uint32(PROG_INFO_BUF)
+        ctypes.set_errno(0)
+        if fn(prog_fd, buf, ctypes.byref(ln)) < 0:
+            raise LibbpfError("bpf_obj_get_info_by_fd", ctypes.get_errno() or _errno.EINVAL)
+        got, = struct.unpack_from("=I", buf.raw, JITED_LEN_OFF)
+        ptr, = struct.unpack_from("=Q", buf.raw, JITED_INSNS_OFF)
+        if ptr == 0:
+            return None, got
+        return image.raw[:min(n, got)], got
+
     # -- raw syscalls ----------------------------------------------------------
 
     def perf_event_open(self, attr, pid=0, cpu=-1, group_fd=-1, flags=0):
@@ -425,6 +454,9 @@ class Libbpf(object):
 
 
 PROG_INFO_BUF = 512
+# struct bpf_prog_info: __u32 jited_prog_len at 16, __aligned_u64 jited_prog_insns at 24.
+JITED_LEN_OFF = 16
+JITED_INSNS_OFF = 24
 
 PERF_EVENT_OPEN_NR = {"x86_64": 298, "aarch64": 241, "riscv64": 241}
 
@@ -689,6 +721,9 @@ class BpfObject(object):
 
     def prog_info(self, prog):
         return self.lb.prog_info(self.prog_fd(prog))
+
+    def jited_image(self, prog):
+        return self.lb.jited_image(self.prog_fd(prog))
 
 
 class Link(object):

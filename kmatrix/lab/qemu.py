@@ -43,10 +43,14 @@ from kmatrix.lab.image import Image
 # /dev/kvm on this kind of host is PVM-flavoured and stock kernels do not boot on
 # it, so every arch runs under TCG.
 MACHINE_ARGS = {
-    "x86_64": ["-machine", "q35,accel=tcg", "-cpu", "max"],
-    "aarch64": ["-machine", "virt,accel=tcg", "-cpu", "max,pauth-impdef=on"],
-    "riscv64": ["-machine", "virt,accel=tcg", "-cpu", "rv64", "-bios", "default"],
+    "x86_64": ["-machine", "q35,accel=tcg"],
+    "aarch64": ["-machine", "virt,accel=tcg"],
+    "riscv64": ["-machine", "virt,accel=tcg", "-bios", "default"],
 }
+# -cpu when the host's qemu.cpu says nothing. aarch64: pauth-impdef=on keeps pointer
+# authentication but with QEMU's cheap implementation-defined algorithm (the QARMA
+# default is slow under TCG). A host's qemu.cpu replaces the whole value.
+DEFAULT_CPU = {"x86_64": "max", "aarch64": "max,pauth-impdef=on", "riscv64": "rv64"}
 READY_MARKER = "KMATRIX: sshd ready"
 CRASH_PATTERNS = (
     "Kernel panic",
@@ -96,6 +100,7 @@ def qemu_argv(arch: str, spec: Any, image: Image, port: int, serial_log: Path, *
         if "-bios" in machine:  # riscv64's OpenSBI default gives way to the user's
             del machine[machine.index("-bios"):machine.index("-bios") + 2]
         machine += ["-bios", str(image.firmware)]
+    machine[2:2] = ["-cpu", getattr(spec, "cpu", None) or DEFAULT_CPU[arch]]
     argv = [archs.info(arch).qemu_binary, *machine]
     argv += [
         "-name", f"kmatrix-{arch}",
