@@ -311,9 +311,9 @@ def probe_bpf_loop(sys_, ctx):
     if fd >= 0:  # cannot happen with a scalar callback; still, it is there
         _close(fd)
         return result("yes", "%s loads" % what)
-    if "unknown#%d" % HELPER_LOOP in log:
+    if "func unknown#%d" % HELPER_LOOP in log:
         return result("no", "no bpf_loop (helper #181, Linux 5.17): the verifier says %r"
-                      % _matching(log, "unknown#%d" % HELPER_LOOP))
+                      % _matching(log, "func unknown#%d" % HELPER_LOOP))
     if "expected=func" in log:
         return result("yes", "the verifier knows bpf_loop: it wants a callback there (%r)"
                       % _matching(log, "expected=func"))
