@@ -55,7 +55,8 @@ def test_real_catalogue() -> None:
     assert by["kfunc/task_acquire"].src == ROOT / "bpf_cases/kfunc/task_acquire.bpf.c"
     assert by["kfunc/task_acquire"].meta["requires"]["kfuncs"] == ["bpf_task_acquire",
                                                                     "bpf_task_release"]
-    families = {"kfunc", "dynptr", "trampoline", "xdp_frags", "perf", "isa"}
+    families = {"kfunc", "dynptr", "trampoline", "xdp_frags", "perf", "isa", "prog", "trace",
+                "maps"}
     assert all(c.family in families and c.meta["description"] for c in cases)
 
 
