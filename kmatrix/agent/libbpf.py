@@ -12,6 +12,7 @@ import errno as _errno
 import mmap
 import os
 import platform
+import re
 import struct
 
 c_void_p = ctypes.c_void_p
@@ -374,6 +375,11 @@ class Libbpf(object):
         """Open a perf buffer on a BPF_MAP_TYPE_PERF_EVENT_ARRAY (libbpf >= 1.0's
         perf_buffer__new), call `trigger` (samples sent before the buffer exists are
         dropped by the kernel), then poll; returns ([(cpu, bytes)], samples lost)."""
+        ver = tuple(int(x) for x in re.findall(r"\d+", self.version() or "0")[:2])
+        if ver < (0, 7):
+            # Before 0.7 the default perf_buffer__new took (fd, pages, opts): calling it
+            # with callbacks would crash, so say which library lacks the API.
+            raise MissingSymbol(self.lib.label, "perf_buffer__new with callbacks (0.7+)")
         records = []
         lost = [0]
 
