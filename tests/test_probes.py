@@ -158,6 +158,14 @@ def test_kprobe_multi_link_verdicts(attach: tuple[int, int], state: str, words: 
         assert w in r["sentence"], r
 
 
+def test_kprobe_multi_eopnotsupp_with_fprobe_decides_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probes, "_close", lambda fd: None)
+    ctx = probes.Context(lambda: {}, lambda: {"CONFIG_FPROBE": "y"})
+    r = probes.PROBES["kprobe_multi"](FakeSys((5, 0, ""), attach=(-1, errno.EOPNOTSUPP)), ctx)
+    assert r["state"] == "unknown" and "CONFIG_FPROBE=y" in r["sentence"], r
+
+
 def test_trampoline_attaches(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run("trampoline", FakeSys((5, 0, "")), monkeypatch)["state"] == "yes"
 

@@ -335,6 +335,11 @@ def probe_kprobe_multi(sys_, ctx):
         _close(lfd)
         return result("yes", "%s attaches" % what)
     if err == _errno.EOPNOTSUPP:
+        cfg = ctx.config()
+        if cfg is not None and cfg.get("CONFIG_FPROBE") == "y":
+            return result("unknown", "%s is refused with %s although CONFIG_FPROBE=y"
+                          % (what, errno_name(err)))
+        # kprobe_multi links are fprobes; an arch without ftrace regs cannot build them.
         return result("no", "%s is refused with %s: kernel built without CONFIG_FPROBE"
                       % (what, errno_name(err)))
     if err == _errno.EINVAL:
