@@ -100,6 +100,7 @@ def test_task_storage(res: dict) -> None:
     if passed(r, ["bpf_task_storage_get", "LSM programs only"]):
         d = r["details"]
         assert d["calls"] == d["stored"] == 5 and d["first_lookup_found"] is False
+        assert d["first_delete_rc"] == -2  # -ENOENT
 
 
 def test_core(res: dict) -> None:

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Task local storage (BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11; tracing programs 5.12):
  * a counter that lives with the task, created on first use, counted on each of the
- * check's getppid() calls; before the first create a plain lookup finds nothing. */
+ * check's getppid() calls; before the first create a plain lookup and a delete find
+ * nothing (the delete's -ENOENT also says the storage lock was free, not -EBUSY). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -17,6 +18,7 @@ struct {
 __u64 nr_wanted;	/* set by the check: getppid's number on this arch */
 __u64 calls, stored, creates_failed;
 bool first_lookup_found;
+__s64 first_delete_rc = 1;
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_enter, struct pt_regs *regs, long id)
@@ -27,8 +29,10 @@ int BPF_PROG(on_enter, struct pt_regs *regs, long id)
 	if (!kmx_ours() || id != nr_wanted)
 		return 0;
 	task = bpf_get_current_task_btf();
-	if (!calls)
+	if (first_delete_rc == 1) {
 		first_lookup_found = bpf_task_storage_get(&counts, task, 0, 0) != 0;
+		first_delete_rc = bpf_task_storage_delete(&counts, task);
+	}
 	count = bpf_task_storage_get(&counts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!count) {
 		creates_failed++;
