@@ -57,7 +57,7 @@ def test_real_catalogue() -> None:
     assert by["kfunc/task_acquire"].meta["requires"]["kfuncs"] == ["bpf_task_acquire",
                                                                     "bpf_task_release"]
     families = {"kfunc", "dynptr", "trampoline", "xdp_frags", "perf", "isa", "jit", "cgroup",
-                "socket", "forward", "napi"}
+                "socket", "forward", "napi", "prog", "trace", "maps"}
     assert all(c.family in families and c.meta["description"] for c in cases)
 
 

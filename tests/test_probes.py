@@ -82,6 +82,9 @@ class FakeSys:
     def raw_tp_open(self, prog_fd: int) -> tuple[int, int]:
         return self.attach
 
+    def kprobe_multi_link(self, prog_fd: int, symbols: list[str]) -> tuple[int, int]:
+        return self.attach
+
 
 CTX = probes.Context(lambda: {"bpf_fentry_test1": 42}, lambda: {"CONFIG_BPF": "y"})
 NO_FD = -1
@@ -112,6 +115,14 @@ def run(name: str, sys_: FakeSys, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
                     "allowed\nprocessed 1 insns"), "yes", ["is not allowed"]),
     ("kfunc_call", (NO_FD, errno.EINVAL, "JIT is required for calling kernel function\n"),
      "blocked", ["JIT"]),
+    ("bpf_loop", (NO_FD, errno.EINVAL, "4: (85) call unknown#181\ninvalid func unknown#181\n"),
+     "no", ["invalid func unknown#181", "5.17"]),
+    # A kernel that knows bpf_loop wants a callback where the probe passes a scalar
+    # (5.17 said "inv", later kernels "scalar").
+    ("bpf_loop", (NO_FD, errno.EINVAL, "4: (85) call bpf_loop#181\nR2 type=inv expected=func\n"),
+     "yes", ["R2 type=inv expected=func"]),
+    ("bpf_loop", (NO_FD, errno.EINVAL, "R2 type=scalar expected=func\n"), "yes", ["callback"]),
+    ("bpf_loop", (NO_FD, errno.EPERM, ""), "blocked", ["EPERM"]),
     # This machine: ftrace blocked, the fentry load is refused with EPERM.
     ("trampoline", (NO_FD, errno.EPERM, ""), "blocked", ["EPERM"]),
     ("get_func_arg", (NO_FD, errno.EPERM, ""), "blocked", ["EPERM"]),
@@ -132,6 +143,29 @@ def test_trampoline_enotsupp_on_attach_is_kernel_lacks(monkeypatch: pytest.Monke
     r = run("trampoline", FakeSys((5, 0, ""), attach=(-1, 524)), monkeypatch)
     assert r == {"state": "no", "class": "kernel-lacks", "sentence": r["sentence"]}
     assert "no BPF trampoline on" in r["sentence"] and "-524 ENOTSUPP" in r["sentence"]
+
+
+@pytest.mark.parametrize("attach,state,words", [
+    ((7, 0), "yes", ["attaches"]),
+    ((-1, errno.EINVAL), "no", ["5.18", "-22 EINVAL"]),  # 5.10: unknown attach type
+    ((-1, errno.EOPNOTSUPP), "no", ["CONFIG_FPROBE"]),  # this machine's 6.18 build
+    ((-1, errno.EPERM), "blocked", ["EPERM"]),
+    ((-1, errno.ESRCH), "unknown", ["ESRCH"]),
+])
+def test_kprobe_multi_link_verdicts(attach: tuple[int, int], state: str, words: list[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    r = run("kprobe_multi", FakeSys((5, 0, ""), attach=attach), monkeypatch)
+    assert r["state"] == state, r
+    for w in words:
+        assert w in r["sentence"], r
+
+
+def test_kprobe_multi_eopnotsupp_with_fprobe_decides_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probes, "_close", lambda fd: None)
+    ctx = probes.Context(lambda: {}, lambda: {"CONFIG_FPROBE": "y"})
+    r = probes.PROBES["kprobe_multi"](FakeSys((5, 0, ""), attach=(-1, errno.EOPNOTSUPP)), ctx)
+    assert r["state"] == "unknown" and "CONFIG_FPROBE=y" in r["sentence"], r
 
 
 def test_trampoline_attaches(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,8 +4,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "kmatrix.h"
 
-#define KMX_ETHERTYPE 0x88B5	/* IEEE "local experimental" */
 #define TC_ACT_OK 0
 
 __u32 target_ifindex;	/* set by the check */

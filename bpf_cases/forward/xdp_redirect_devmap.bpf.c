@@ -5,8 +5,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "kmatrix.h"
 
-#define KMX_ETHERTYPE 0x88B5	/* IEEE "local experimental" */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);

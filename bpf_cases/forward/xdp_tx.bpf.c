@@ -5,8 +5,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "kmatrix.h"
 
-#define KMX_ETHERTYPE 0x88B5	/* IEEE "local experimental" */
 #define KMX_BOUNCED 0x88B6	/* the other one */
 #define ETH_ALEN 6
 

@@ -23,6 +23,10 @@ static __always_inline int kmx_ours(void)
 	return kmx_tgid && (__u32)(bpf_get_current_pid_tgid() >> 32) == kmx_tgid;
 }
 
+/* The EtherType the network cases mark their test frames with (IEEE "local
+ * experimental"); the checks' t.net.KMX_ETHERTYPE is the same. */
+#define KMX_ETHERTYPE 0x88B5
+
 /* Expectations on the program itself, as the kernel selftests write them
  * (tools/testing/selftests/bpf/progs/bpf_misc.h), carried as BTF decl tags that the
  * agent reads from the object:

@@ -12,8 +12,6 @@ CASE = {
     "requires": {"config": ["CONFIG_VETH"]},
 }
 
-HEAD = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x88\xb5"  # dst, src, EtherType
-FRAMES = [HEAD + bytes([n]) * (46 + 100 * n) for n in range(8)]
 
 
 def napi_threads(dev):
@@ -82,9 +80,10 @@ def run(t):
     t.expect(threads, "no napi/%s-<id> kthread appeared within 5 s" % veth.b)
 
     before = switches(threads)
-    veth.send(FRAMES)
-    t.wait(lambda: obj.bss.frames >= len(FRAMES), trigger=lambda: time.sleep(0.01))
-    t.expect_values(obj.bss, frames=len(FRAMES), bytes=sum(len(f) for f in FRAMES))
+    frames = t.net.frames(8, 100)
+    veth.send(frames)
+    t.wait(lambda: obj.bss.frames >= len(frames), trigger=lambda: time.sleep(0.01))
+    t.expect_values(obj.bss, frames=len(frames), bytes=sum(len(f) for f in frames))
     t.expect_gt(t.wait(lambda: switches(threads) - before, trigger=lambda: time.sleep(0.05)),
                 0, "context switches of the napi kthreads while polling")
 

@@ -21,8 +21,8 @@ CALLS = {1: ((1,), 2), 2: ((2, 3), 5), 3: ((4, 5, 6), 15), 4: ((7, 8, 9, 10), 34
 
 
 def run(t):
-    # An attach error (e.g. -524 ENOTSUPP: no trampoline on this arch/kernel)
-    # propagates as a fail naming the errno; known ones are marked in suites/.
+    # -524 ENOTSUPP from an attach (no trampoline for this arch or function) is a
+    # kernel-lacks skip (agent/refusals.py); any other attach error fails, naming it.
     obj = t.load()
     for n in range(1, 9):
         t.attach(obj, "in%d" % n)

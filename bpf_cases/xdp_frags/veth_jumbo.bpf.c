@@ -5,8 +5,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "kmatrix.h"
 
-#define KMX_ETHERTYPE 0x88B5 /* IEEE "local experimental" */
 
 __u64 frames;
 __u64 bytes;		/* sum of bpf_xdp_get_buff_len */

@@ -577,6 +577,17 @@ class CaseContext(object):
         self._links.append(link)
         return link
 
+    def attach_uprobe(self, obj, prog, binary, func, pid=-1, retprobe=False):
+        """A u(ret)probe on `func` of the ELF file `binary`, for process `pid` (-1: all)."""
+        self._fill_tgid(obj, only_if_zero=True)
+        link = _lb.attach(self._need_lib(), obj, prog, "uprobe", (binary, func, pid, retprobe))
+        self._links.append(link)
+        return link
+
+    def read_iter(self, link):
+        """The bytes a BPF iterator yields (link: from t.attach of an iter/ program)."""
+        return self._need_lib().iter_read(link)
+
     # struct perf_event_attr packer, so checks need not import the agent.
     perf_attr = staticmethod(_lb.perf_attr)
 

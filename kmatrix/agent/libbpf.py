@@ -2,9 +2,9 @@
 (or .so.0); stdlib only, Python 3.7.
 
 Only what the cases need: open/load/close objects, find programs and maps,
-attach (generic, XDP, perf event), BPF_PROG_TEST_RUN, map lookup/update, .bss
-access by mmap, ring buffers, and the libbpf print callback so the verifier log
-ends up in the result instead of on stderr.
+attach (generic, XDP, perf event, uprobe by symbol), BPF_PROG_TEST_RUN, map
+lookup/update, .bss access by mmap, ring and perf buffers, BPF iterators, and the
+libbpf print callback so the verifier log ends up in the result instead of on stderr.
 """
 
 import ctypes
@@ -12,6 +12,7 @@ import errno as _errno
 import mmap
 import os
 import platform
+import re
 import struct
 
 c_void_p = ctypes.c_void_p
@@ -90,6 +91,13 @@ class _OpenOpts(ctypes.Structure):
     _fields_ = [("sz", c_size_t), ("object_name", c_char_p)]
 
 
+class _UprobeOpts(ctypes.Structure):
+    # struct bpf_uprobe_opts up to func_name (libbpf 1.0); later fields default.
+    _fields_ = [("sz", c_size_t), ("ref_ctr_offset", c_size_t),
+                ("bpf_cookie", ctypes.c_uint64), ("retprobe", ctypes.c_bool),
+                ("func_name", c_char_p)]
+
+
 class TestRunOpts(ctypes.Structure):
     _fields_ = [
         ("sz", c_size_t),
@@ -112,6 +120,8 @@ class TestRunOpts(ctypes.Structure):
 
 _PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 _RB_SAMPLE_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
+_PB_SAMPLE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_uint32)
+_PB_LOST_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, ctypes.c_uint64)
 
 # libbpf 0.x returns ERR_PTR values instead of NULL+errno unless strict mode is on.
 _MAX_ERRNO = 4095
@@ -180,6 +190,9 @@ class Libbpf(object):
             "bpf_program__attach": (c_void_p, [c_void_p]),
             "bpf_program__attach_xdp": (c_void_p, [c_void_p, c_int]),
             "bpf_program__attach_perf_event": (c_void_p, [c_void_p, c_int]),
+            "bpf_program__attach_uprobe_opts": (c_void_p, [c_void_p, c_int, c_char_p,
+                                                           c_size_t, c_void_p]),
+            "bpf_iter_create": (c_int, [c_int]),
             "bpf_link__destroy": (c_int, [c_void_p]),
             "bpf_map__name": (c_char_p, [c_void_p]),
             "bpf_map__fd": (c_int, [c_void_p]),
@@ -192,6 +205,10 @@ class Libbpf(object):
             "ring_buffer__poll": (c_int, [c_void_p, c_int]),
             "ring_buffer__consume": (c_int, [c_void_p]),
             "ring_buffer__free": (None, [c_void_p]),
+            "perf_buffer__new": (c_void_p, [c_int, c_size_t, _PB_SAMPLE_FN, _PB_LOST_FN,
+                                             c_void_p, c_void_p]),
+            "perf_buffer__poll": (c_int, [c_void_p, c_int]),
+            "perf_buffer__free": (None, [c_void_p]),
             "user_ring_buffer__new": (c_void_p, [c_int, c_void_p]),
             "user_ring_buffer__reserve": (c_void_p, [c_void_p, c_uint32]),
             "user_ring_buffer__submit": (None, [c_void_p, c_void_p]),
@@ -352,6 +369,63 @@ class Libbpf(object):
         finally:
             self.lib.ring_buffer__free(rb)
         return records
+
+    def perfbuf_drain(self, map_fd, trigger=None, timeout_ms=100, max_polls=10, want=1,
+                      page_cnt=8):
+        """Open a perf buffer on a BPF_MAP_TYPE_PERF_EVENT_ARRAY (libbpf >= 1.0's
+        perf_buffer__new), call `trigger` (samples sent before the buffer exists are
+        dropped by the kernel), then poll; returns ([(cpu, bytes)], samples lost)."""
+        ver = tuple(int(x) for x in re.findall(r"\d+", self.version() or "0")[:2])
+        if ver < (0, 7):
+            # Before 0.7 the default perf_buffer__new took (fd, pages, opts): calling it
+            # with callbacks would crash, so say which library lacks the API.
+            raise MissingSymbol(self.lib.label, "perf_buffer__new with callbacks (0.7+)")
+        records = []
+        lost = [0]
+
+        def on_sample(_ctx, cpu, data, size):
+            records.append((cpu, ctypes.string_at(data, size)))
+
+        def on_lost(_ctx, _cpu, cnt):
+            lost[0] += cnt
+
+        cbs = (_PB_SAMPLE_FN(on_sample), _PB_LOST_FN(on_lost))
+        ctypes.set_errno(0)
+        pb = self.lib.perf_buffer__new(map_fd, page_cnt, cbs[0], cbs[1], None, None)
+        err = _ptr_err(pb)
+        if err:
+            raise LibbpfError("perf_buffer__new", err, self.take_log())
+        try:
+            if trigger is not None:
+                trigger()
+            for _ in range(max_polls):
+                rc = self.lib.perf_buffer__poll(pb, timeout_ms)
+                if rc < 0 and -rc != _errno.EINTR:
+                    raise LibbpfError("perf_buffer__poll", -rc)
+                if len(records) >= want:
+                    break
+        finally:
+            self.lib.perf_buffer__free(pb)
+        return records, lost[0]
+
+    def iter_read(self, link, limit=1 << 22):
+        """Everything a BPF iterator link yields (bpf_iter_create + read to EOF)."""
+        ctypes.set_errno(0)
+        fd = self.lib.bpf_iter_create(self.lib.bpf_link__fd(link.ptr))
+        if fd < 0:
+            raise LibbpfError("bpf_iter_create", ctypes.get_errno() or -fd)
+        out = []
+        try:
+            size = 0
+            while size < limit:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                out.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(out)
 
     def user_ringbuf_write(self, map_fd, samples):
         """Write `samples` (list of bytes) into a BPF_MAP_TYPE_USER_RINGBUF map.
@@ -629,6 +703,15 @@ class BpfObject(object):
     def update(self, name, key, value, flags=0):
         self.lb.map_update(self.map_fd(name), key, value, flags)
 
+    def stack(self, name, stack_id):  # type: (str, int) -> object
+        """The instruction pointers of stack `stack_id` in BPF_MAP_TYPE_STACK_TRACE map
+        `name` (what bpf_get_stackid returned), innermost first, without the zero
+        padding; None when the map has no such stack."""
+        raw = self.lookup(name, struct.pack("=I", stack_id))
+        if raw is None:
+            return None
+        return [ip for ip in struct.unpack("=%dQ" % (len(raw) // 8), raw) if ip]
+
     def _section(self, sec):
         """A live view of an internal array map (.bss/.data): mmap, else None."""
         if sec in self._mmaps:
@@ -716,6 +799,10 @@ class BpfObject(object):
     def ringbuf(self, map_name, timeout_ms=100, max_polls=10, want=1):
         return self.lb.ringbuf_drain(self.map_fd(map_name), timeout_ms, max_polls, want)
 
+    def perfbuf(self, map_name, trigger=None, timeout_ms=100, max_polls=10, want=1):
+        return self.lb.perfbuf_drain(self.map_fd(map_name), trigger, timeout_ms, max_polls,
+                                     want)
+
     def user_ringbuf_write(self, map_name, samples):
         self.lb.user_ringbuf_write(self.map_fd(map_name), samples)
 
@@ -743,7 +830,8 @@ class Link(object):
 
 
 def attach(lb, obj, prog, kind="auto", arg=None):
-    """Attach `prog` of `obj`: kind auto (by section), xdp (arg=ifindex), perf (arg=fd)."""
+    """Attach `prog` of `obj`: kind auto (by section), xdp (arg=ifindex), perf (arg=fd),
+    uprobe (arg=(binary path, function name, pid, retprobe))."""
     p = obj.program(prog)
     ctypes.set_errno(0)
     if kind == "auto":
@@ -755,6 +843,13 @@ def attach(lb, obj, prog, kind="auto", arg=None):
     elif kind == "perf":
         ptr = lb.lib.bpf_program__attach_perf_event(p, int(arg))
         op = "bpf_program__attach_perf_event(%s)" % prog
+    elif kind == "uprobe":
+        binary, func, pid, retprobe = arg
+        opts = _UprobeOpts(ctypes.sizeof(_UprobeOpts), 0, 0, bool(retprobe), func.encode())
+        # libbpf resolves the symbol in the ELF file to its offset (func_name, 1.0+).
+        ptr = lb.lib.bpf_program__attach_uprobe_opts(p, int(pid), binary.encode(), 0,
+                                                     ctypes.byref(opts))
+        op = "bpf_program__attach_uprobe_opts(%s, %s:%s)" % (prog, binary, func)
     else:
         raise ValueError("unknown attach kind %r" % kind)
     err = _ptr_err(ptr)

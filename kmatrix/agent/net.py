@@ -445,17 +445,39 @@ def run_in_cgroup(path, fn):
 
 # -- frames and counters inside a namespace --------------------------------------------
 
+# The EtherType the network cases mark their test frames with (IEEE "local
+# experimental"); kmatrix.h defines the same KMX_ETHERTYPE for their programs.
+KMX_ETHERTYPE = 0x88B5
 
-def packet_socket(ns, dev, ethertype=ETH_P_ALL):
-    """An AF_PACKET socket of `ns` bound to `dev`, receiving `ethertype` frames (the
-    caller closes it: a socket pins its namespace)."""
+
+def frames(n, step, dst=2, base=46, ethertype=KMX_ETHERTYPE):
+    """`n` test frames from 02:00:00:00:00:01 to 02:00:00:00:00:<dst>, frame i carrying
+    base + step * i payload bytes of value i, so sizes and contents tell them apart."""
+    head = (b"\x02\x00\x00\x00\x00" + bytes([dst]) + b"\x02\x00\x00\x00\x00\x01"
+            + ethertype.to_bytes(2, "big"))
+    return [head + bytes([i]) * (base + step * i) for i in range(n)]
+
+
+def two_hops(t):
+    """The forwarding cases' path: frames sent from kmx1 enter kmx0 (where the program
+    runs) in namespace A; kmx2 (also in A) is paired with kmx3 in namespace B, where a
+    packet socket catches KMX_ETHERTYPE frames.
+    Returns (wire: kmx0/kmx1, out: kmx2/kmx3, rx)."""
+    wire = veth_pair(t, names=("kmx0", "kmx1"))
+    other = netns(t)
+    out = veth_pair(t, names=("kmx2", "kmx3"), ns=wire.ns, peer_ns=other)
+    rx = packet_socket(t, other, "kmx3", KMX_ETHERTYPE)
+    return wire, out, rx
+
+
+
+def packet_socket(t, ns, dev, ethertype=ETH_P_ALL):
+    """An AF_PACKET socket of `ns` bound to `dev`, receiving `ethertype` frames; closed
+    at cleanup (a socket pins its namespace)."""
     with ns.inside():
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
-    try:
-        s.bind((dev, ethertype))
-    except OSError:
-        s.close()
-        raise
+    t.defer(s.close)
+    s.bind((dev, ethertype))
     return s
 
 

@@ -30,15 +30,19 @@ BPF_NR = {"x86_64": 321, "aarch64": 280, "riscv64": 280}
 BPF_MAP_CREATE = 0
 BPF_PROG_LOAD = 5
 BPF_RAW_TRACEPOINT_OPEN = 17
+BPF_LINK_CREATE = 28
 PROG_SOCKET_FILTER = 1
+PROG_KPROBE = 2
 PROG_XDP = 6
 PROG_TRACING = 26
 MAP_ARRAY = 2
 TRACE_FENTRY = 24
+TRACE_KPROBE_MULTI = 42
 F_XDP_HAS_FRAGS = 1 << 5
 PSEUDO_MAP_VALUE = 2
 PSEUDO_KFUNC_CALL = 2
 HELPER_GET_FUNC_ARG = 183
+HELPER_LOOP = 181
 HELPER_DYNPTR_FROM_MEM = 197
 ENOTSUPP = 524  # kernel-internal; leaks out of the bpf syscall on a missing JIT feature
 
@@ -101,6 +105,16 @@ class _Sys(object):
         attr = bytearray(ATTR_SIZE)
         struct.pack_into("=IIII", attr, 0, MAP_ARRAY, 4, 16, 1)
         return self.bpf(BPF_MAP_CREATE, attr)
+
+    def kprobe_multi_link(self, prog_fd, symbols):
+        """BPF_LINK_CREATE of a kprobe_multi link on `symbols` (names): (fd, errno)."""
+        names = [ctypes.create_string_buffer(n.encode()) for n in symbols]
+        ptrs = (ctypes.c_void_p * len(names))(*[ctypes.addressof(b) for b in names])
+        attr = bytearray(64)
+        # prog_fd, target_fd, attach_type, flags; then kprobe_multi: flags, cnt, syms
+        struct.pack_into("=IIIIIIQ", attr, 0, prog_fd, 0, TRACE_KPROBE_MULTI, 0, 0,
+                         len(names), ctypes.addressof(ptrs))
+        return self.bpf(BPF_LINK_CREATE, attr)
 
     def raw_tp_open(self, prog_fd):
         attr = bytearray(16)
@@ -290,6 +304,57 @@ def probe_get_func_arg(sys_, ctx):
                          "no bpf_get_func_arg (helper #183, Linux 5.17)")
 
 
+def probe_bpf_loop(sys_, ctx):
+    # call bpf_loop(1, r2 = 0, 0, 0): a kernel that knows helper #181 refuses the scalar
+    # where a callback belongs; one that does not, the helper id itself.
+    code = (mov64_imm(1, 1) + mov64_imm(2, 0) + mov64_imm(3, 0) + mov64_imm(4, 0)
+            + insn(0x85, 0, 0, 0, HELPER_LOOP) + RET0)
+    fd, err, log = sys_.prog_load(PROG_SOCKET_FILTER, code)
+    what = "a socket filter calling bpf_loop"
+    if fd >= 0:  # cannot happen with a scalar callback; still, it is there
+        _close(fd)
+        return result("yes", "%s loads" % what)
+    if "func unknown#%d" % HELPER_LOOP in log:
+        return result("no", "no bpf_loop (helper #181, Linux 5.17): the verifier says %r"
+                      % _matching(log, "func unknown#%d" % HELPER_LOOP))
+    if "expected=func" in log:
+        return result("yes", "the verifier knows bpf_loop: it wants a callback there (%r)"
+                      % _matching(log, "expected=func"))
+    if err == _errno.EPERM:
+        return result("blocked", _refused(what, err, log) + " (not permitted here)")
+    return result("unknown", _refused(what, err, log))
+
+
+def probe_kprobe_multi(sys_, ctx):
+    fd, err, log = sys_.prog_load(PROG_KPROBE, RET0, TRACE_KPROBE_MULTI)
+    what = "a kprobe_multi link on %s" % TRAMPOLINE_TARGET
+    if fd < 0:
+        return result("unknown", _refused("a kprobe program", err, log))
+    try:
+        lfd, err = sys_.kprobe_multi_link(fd, [TRAMPOLINE_TARGET])
+    finally:
+        _close(fd)
+    if lfd >= 0:
+        _close(lfd)
+        return result("yes", "%s attaches" % what)
+    if err == _errno.EOPNOTSUPP:
+        cfg = ctx.config()
+        if cfg is not None and cfg.get("CONFIG_FPROBE") == "y":
+            return result("unknown", "%s is refused with %s although CONFIG_FPROBE=y"
+                          % (what, errno_name(err)))
+        # kprobe_multi links are fprobes; an arch without ftrace regs cannot build them.
+        return result("no", "%s is refused with %s: kernel built without CONFIG_FPROBE"
+                      % (what, errno_name(err)))
+    if err == _errno.EINVAL:
+        # The attach type is unknown before 5.18: link_create finds no program type for it.
+        return result("no", "no kprobe_multi links (Linux 5.18): BPF_LINK_CREATE with "
+                      "BPF_TRACE_KPROBE_MULTI is refused with %s" % errno_name(err))
+    if err in (_errno.EPERM, _errno.EACCES, _errno.EBUSY):
+        return result("blocked", "%s fails with %s (ftrace is not usable here)"
+                      % (what, errno_name(err)))
+    return result("unknown", "%s fails with %s" % (what, errno_name(err)))
+
+
 def probe_xdp_frags(sys_, ctx):
     code = mov64_imm(0, 2) + EXIT  # XDP_PASS
     fd, err, log = sys_.prog_load(PROG_XDP, code)
@@ -329,10 +394,12 @@ def probe_module_btf(sys_, ctx):
 
 PROBES = {
     "atomics": probe_atomics,
+    "bpf_loop": probe_bpf_loop,
     "cpu_v4": probe_cpu_v4,
     "dynptr": probe_dynptr,
     "get_func_arg": probe_get_func_arg,
     "kfunc_call": probe_kfunc_call,
+    "kprobe_multi": probe_kprobe_multi,
     "module_btf": probe_module_btf,
     "trampoline": probe_trampoline,
     "xdp_frags": probe_xdp_frags,

@@ -104,14 +104,18 @@ def bpftool_ids(kind: str) -> set[int]:
     return {int(i["id"]) for i in json.loads(out or "[]")}
 
 
-def true_verdict(r: dict) -> bool:
+def true_verdict(r: dict, skip_words: Optional[Iterable[str]] = None) -> bool:
     """Assert `r` (a result event) is a verdict a varying host kernel may truly give:
     a pass, or a skip of a class the agent decides (TRUE_SKIPS) with a sentence saying
-    why. Returns whether it passed (the caller then checks the values); a fail, an
+    why, naming one of `skip_words` when given (what the kernel lacks or what blocks
+    it). Returns whether it passed (the caller then checks the values); a fail, an
     error or a bare skip fails the test."""
     if r["state"] == "pass":
         return True
-    assert r["state"] == "skip", json.dumps(r, indent=1)
-    assert r.get("reason_class") in TRUE_SKIPS and len(r.get("reason") or "") > 20, \
-        json.dumps(r, indent=1)
+    shown = json.dumps(r, indent=1)
+    assert r["state"] == "skip", shown
+    assert r.get("reason_class") in TRUE_SKIPS and len(r.get("reason") or "") > 20, shown
+    if skip_words is not None:
+        words = list(skip_words)
+        assert any(w in r["reason"] for w in words), (words, shown)
     return False
