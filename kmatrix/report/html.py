@@ -46,6 +46,7 @@ CLASS_SYMBOL = {
     "supported": "\u2714",  # ✔
     "not-supported": "\u2298",  # ⊘ the kernel lacks it
     "not-tested": "\u25cc",  # ◌ not tested here
+    "not-applicable": "\u2205",  # ∅ the case is for other arches
     "known-failure": "\u26a0",  # ⚠
     "regression": "\u2718",  # ✘
     "error": "\u26a1",  # ⚡
@@ -54,6 +55,7 @@ CLASS_COLOURS = {  # background, text
     "supported": ("#2e7d32", "#fff"),
     "not-supported": ("#4e342e", "#fff"),
     "not-tested": ("#eceff1", "#37474f"),
+    "not-applicable": ("#fff", "#9e9e9e"),
     "known-failure": ("#f9a825", "#222"),
     "regression": ("#c62828", "#fff"),
     "error": ("#6a1b9a", "#fff"),
@@ -62,12 +64,13 @@ CLASS_NAME = {
     "supported": "supported",
     "not-supported": "lacks",
     "not-tested": "untested here",
+    "not-applicable": "not applicable",
     "known-failure": "known failure",
     "regression": "regression",
     "error": "error",
 }
 # The word after the symbol: the verdict, except that a skip says why it is one.
-SKIP_WORD = {"not-supported": "lacks", "not-tested": "untested"}
+SKIP_WORD = {"not-supported": "lacks", "not-tested": "untested", "not-applicable": "n/a"}
 VERDICT_WORD = {"fail": "FAIL"}
 
 _CSS = """
@@ -81,6 +84,7 @@ td.cell{min-width:6.5em}
 .c{display:inline-block;padding:.1em .45em;border-radius:.3em;font-weight:600;white-space:nowrap;
    border:1px solid transparent}
 .c-not-tested{border:1px dashed #90a4ae}
+.c-not-applicable{border:1px dotted #bdbdbd;font-weight:normal}
 .delta{display:inline-block;margin-left:.3em;padding:0 .3em;border-radius:.3em;background:#1565c0;
        color:#fff;font-weight:700;font-size:.85em}
 td.changed{box-shadow:inset 0 0 0 2px #1565c0}
@@ -275,6 +279,7 @@ _CLASS_HELP = {
     "kernel-lacks": "the kernel does not have it (missing kfunc/BTF function, config, version)",
     "environment-blocks": "the kernel may have it, but this environment prevents its use",
     "hardware-missing": "the machine lacks the hardware (e.g. a PMU)",
+    "not-applicable": "the case is for other arches: nothing to test here",
 }
 
 
@@ -464,7 +469,7 @@ def render_html(runs: list[RunResult], title: Optional[str] = None,
     out.append('<h2>Legend</h2><table class="legend">')
     for k in CLASS_SYMBOL:
         words = {"supported": "pass, flaky, xpass", "not-supported": "lacks",
-                 "not-tested": "untested", "known-failure": "xfail",
+                 "not-tested": "untested", "not-applicable": "n/a", "known-failure": "xfail",
                  "regression": "FAIL", "error": "error"}[k]
         meaning = CLASS_LEGEND[k].replace("in the footnote", "in the cell's detail")
         out.append(f'<tr><td><span class="c c-{k}">{CLASS_SYMBOL[k]} {_e(words)}</span></td>'
@@ -476,7 +481,8 @@ def render_html(runs: list[RunResult], title: Optional[str] = None,
     out.append('<tr><td><span class="missing">—</span></td><td>not run on that column</td></tr>')
     out.append("</table><p><small>Verdicts in the cell details: " + "; ".join(
         f'<span class="v v-{v}">{v}</span> {_e(LEGEND[v])}' for v in SEVERITY)
-        + ". A family row counts the cases each column supports, of those run there."
+        + ". A family row counts the cases each column supports, of those run there "
+        "(n/a cases are in neither number)."
         "</small></p>")
 
     hosts = [(r, h) for r in runs for h in r.hosts]

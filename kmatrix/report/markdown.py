@@ -16,6 +16,8 @@ from kmatrix.report import (
     Matrix,
     build_matrix,
     cell_class,
+    changed_from,
+    family_counts,
     libbpf_text,
     load_since,
 )
@@ -93,8 +95,9 @@ def _footnote(entries: list[CellEntry]) -> str:
     return "; ".join(parts)
 
 
-# A skip is "not supported" when the kernel lacks the feature, "untested" otherwise.
-SKIP_SYMBOL = {"not-supported": "⛔ lacks", "not-tested": "➖ untested"}
+# A skip is "not supported" when the kernel lacks the feature, "n/a" when the case is
+# for other arches, "untested" otherwise.
+SKIP_SYMBOL = {"not-supported": "⛔ lacks", "not-tested": "➖ untested", "not-applicable": "n/a"}
 
 
 def _symbol(m: Matrix, case_id: str, col: Column) -> str:
@@ -109,23 +112,22 @@ def _cell(m: Matrix, case_id: str, i: int, notes: list[str]) -> str:
     col = m.columns[i]
     entries = m.cell(case_id, col)
     cell = _symbol(m, case_id, col)
-    if entries and any(e.verdict != V_PASS for e in entries):
+    if entries and cell_class(entries) != "not-applicable" and \
+            any(e.verdict != V_PASS for e in entries):
         note = _footnote(entries)
         if note not in notes:  # one footnote per distinct reason
             notes.append(note)
         cell += f" [^{notes.index(note) + 1}]"
-    prev = next((c for c in reversed(m.columns[:i])
-                 if c.group != col.group and c.arch == col.arch), None)
-    if col.group and prev is not None and entries and \
-            _symbol(m, case_id, prev) not in ("—", _symbol(m, case_id, col)):
+    if changed_from(m, case_id, i) is not None:
         cell += " Δ"
     return cell
 
 
 def _family_summary(m: Matrix, ids: list[str], col: Column) -> str:
-    """'n of m': cases of the family the column's kernel supports, of those run there."""
-    run = [cell_class(m.cell(c, col)) for c in ids if m.cell(c, col)]
-    return f"{run.count('supported')} of {len(run)}" if run else "—"
+    """'n of m': cases of the family the column's kernel supports, of those run there
+    that apply to its arch."""
+    ok, run = family_counts(m, ids, col)
+    return f"{ok} of {run}" if run else "—"
 
 
 def _since(case_id: str) -> str:
@@ -241,6 +243,7 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None,
         if v == V_SKIP:
             out.append(f"| {SKIP_SYMBOL['not-supported']} | {CLASS_LEGEND['not-supported']} |")
             out.append(f"| {SKIP_SYMBOL['not-tested']} | {CLASS_LEGEND['not-tested']} |")
+            out.append(f"| {SKIP_SYMBOL['not-applicable']} | {CLASS_LEGEND['not-applicable']} |")
         else:
             out.append(f"| {SYMBOL[v]} | {LEGEND[v]} |")
     out.append("")
