@@ -28,6 +28,19 @@ from kmatrix.report import (
     libbpf_text,
     load_since,
 )
+from kmatrix.report.workloads import (
+    NA,
+    NOT_READY,
+    PARTLY,
+    READY,
+    STATE_LEGEND,
+    STATE_TEXT,
+    Readiness,
+    Workload,
+    changed,
+    load_workloads,
+    readiness,
+)
 from kmatrix.results import V_SKIP, HostResult, RunResult
 
 COLOURS = {
@@ -409,6 +422,63 @@ def _options(values: list[str], label: str) -> str:
     return "".join(opts)
 
 
+# A workload's state in the colours of the matrix cell that means the same.
+_WORKLOAD_CLASS = {READY: "supported", NOT_READY: "regression", PARTLY: "not-tested",
+                   NA: "not-applicable"}
+_WORKLOAD_SYMBOL = {READY: "\u2714", NOT_READY: "\u2718", PARTLY: "\u25d0", NA: "\u2205"}
+_FINDING_WORD = {"pass": "\u2714 passes", "fail": "\u2718 fails", "unknown": "\u25cc untested"}
+
+
+def _workload_cell(m: Matrix, w: Workload, states: list[Readiness], i: int, gstart: bool) -> str:
+    col, r = m.columns[i], states[i]
+    cls = _WORKLOAD_CLASS[r.state]
+    badge = (f'<span class="c c-{cls}" title="{_e(STATE_LEGEND[r.state])}">'
+             f"{_WORKLOAD_SYMBOL[r.state]} {_e(STATE_TEXT[r.state])}</span>")
+    delta = ""
+    prev = changed(m, states, i)
+    if prev is not None:
+        was = STATE_TEXT[states[m.columns.index(prev)].state]
+        delta = f' <span class="delta" title="changed: {_e(was)} in {_e(prev.label)}">Δ</span>'
+    attrs = (f'class="wl{" gstart" if gstart else ""}" data-col-arch="{_e(col.arch)}" '
+             f'data-workload="{_e(w.key)}" data-wl-state="{_e(r.state)}"')
+    if not r.findings:
+        return f"<td {attrs}>{badge}{delta}</td>"
+    items = []
+    for f in r.findings:
+        url = _safe_url(f.req.link)
+        what = (f'<a href="{_e(url)}" rel="noreferrer">{_e(f.req.what)}</a>' if url
+                else _e(f.req.what))
+        items.append(f'<li class="f-{_e(f.status)}"><b>{_e(_FINDING_WORD[f.status])}</b>: '
+                     f"{what} <small>({_e(f.why)})</small></li>")
+    return (f"<td {attrs}><details><summary>{badge}{delta}</summary>"
+            f'<div class="detail"><ul>{"".join(items)}</ul></div></details></td>')
+
+
+def _workloads_section(m: Matrix, gstart: list[bool]) -> list[str]:
+    ws = load_workloads()
+    if not ws or not m.columns:
+        return []
+    out = ['<h2>Workloads</h2><p>Can these projects run here? Each one\'s own documented '
+           "kernel requirements (kmatrix/data/workloads.yaml, each linked to the page stating "
+           "it), judged by the cases and facts above; a cell's detail lists every "
+           "requirement. Not ready wins over partly known.</p>",
+           '<div class="matrix-wrap"><table id="workloads"><thead><tr><th>workload</th>']
+    for i, col in enumerate(m.columns):
+        group = f"<b>{_e(col.group)}</b><br>" if col.group else ""
+        cls = ' class="gstart"' if gstart[i] else ""
+        out.append(f'<th{cls} data-col-arch="{_e(col.arch)}">{group}{_e(col.arch)}<br>'
+                   f"<small>{_e(col.kernel)}</small></th>")
+    out.append("</tr></thead><tbody>")
+    for w, states in zip(ws, readiness(m, ws).values()):
+        out.append(f'<tr class="workload"><th class="case">{_e(w.name)}</th>')
+        out.extend(_workload_cell(m, w, states, i, gstart[i]) for i in range(len(m.columns)))
+        out.append("</tr>")
+    out.append("</tbody></table></div><p><small>" + "; ".join(
+        f'<span class="c c-{_WORKLOAD_CLASS[s]}">{_WORKLOAD_SYMBOL[s]} {_e(STATE_TEXT[s])}</span> '
+        f"{_e(STATE_LEGEND[s])}" for s in (READY, NOT_READY, PARTLY, NA)) + ".</small></p>")
+    return out
+
+
 def render_html(runs: list[RunResult], title: Optional[str] = None,
                 labels: Optional[list[str]] = None) -> str:
     m = build_matrix(runs, labels)
@@ -465,6 +535,7 @@ def render_html(runs: list[RunResult], title: Optional[str] = None,
                 out.append("</tr>")
             out.append("</tbody>")
         out.append("</table></div>")
+        out += _workloads_section(m, gstart)
 
     out.append('<h2>Legend</h2><table class="legend">')
     for k in CLASS_SYMBOL:

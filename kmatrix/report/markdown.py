@@ -21,6 +21,17 @@ from kmatrix.report import (
     libbpf_text,
     load_since,
 )
+from kmatrix.report.workloads import (
+    NA,
+    NOT_READY,
+    PARTLY,
+    READY,
+    STATE_LEGEND,
+    STATE_TEXT,
+    changed,
+    load_workloads,
+    readiness,
+)
 from kmatrix.results import (
     V_ERROR,
     V_FAIL,
@@ -178,6 +189,49 @@ def _probe_table(m: Matrix, notes: list[str]) -> list[str]:
     return out
 
 
+WORKLOAD_SYMBOL = {READY: "✅ ready", NOT_READY: "❌ not ready", PARTLY: "❔ partly known",
+                   NA: "n/a"}
+
+
+def _workloads_table(m: Matrix, notes: list[str]) -> list[str]:
+    """Per workload and column: ready, not ready (what fails), partly known (what is
+    untested), n/a; the why in a footnote (kmatrix/report/workloads.py)."""
+    ws = load_workloads()
+    if not ws:
+        return []
+    out = ["## Workloads", "",
+           "Can these projects run here? Each one's own documented kernel requirements "
+           "(kmatrix/data/workloads.yaml, every one linked to the page stating it), "
+           "judged by the cases and facts above.", "",
+           "| workload | " + " | ".join(_md(c.label) for c in m.columns) + " |",
+           "| --- |" + " --- |" * len(m.columns)]
+    for w, states in zip(ws, readiness(m, ws).values()):
+        cells = []
+        for i, r in enumerate(states):
+            cell = WORKLOAD_SYMBOL[r.state]
+            if r.state in (NOT_READY, PARTLY):
+                note = _md(f"{w.name}: {STATE_TEXT[r.state]}: {r.summary()}")
+                if note not in notes:
+                    notes.append(note)
+                cell += f" [^{notes.index(note) + 1}]"
+            if changed(m, states, i) is not None:
+                cell += " Δ"
+            cells.append(cell)
+        out.append(f"| {_md(w.name)} | " + " | ".join(cells) + " |")
+    out.append("")
+    for w in ws:
+        reqs = "; ".join(f"[{_md(r.what)}]({r.link})"
+                         + (f" ({_md(', '.join(r.cases))})" if r.cases else "")
+                         for r in w.requirements)
+        out.append(f"- **{_md(w.name)}**: {reqs}")
+    out.append("")
+    out.append("Not ready wins over partly known: a requirement measured to fail decides, "
+               "whatever else is untested. " + " ".join(
+                   f"{WORKLOAD_SYMBOL[s]}: {STATE_LEGEND[s]}." for s in (READY, NOT_READY, PARTLY, NA)))
+    out.append("")
+    return out
+
+
 def render_markdown(runs: list[RunResult], title: Optional[str] = None,
                     labels: Optional[list[str]] = None) -> str:
     m: Matrix = build_matrix(runs, labels)
@@ -234,6 +288,8 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None,
                "since X: the first upstream Linux release with the feature, linked to "
                "the source that dates it.")
     out.append("")
+
+    out += _workloads_table(m, notes)
 
     out.append("## Legend")
     out.append("")
