@@ -262,6 +262,7 @@ def probe_rows(h: HostResult) -> list[tuple[str, Any]]:
         ("ftrace", "" if not ftrace else ("usable" if ftrace.get("usable")
                                           else f"blocked: {ftrace.get('reason', '')}")),
         ("PMUs", ", ".join(f.get("pmus") or [])),
+        ("LSMs", ",".join(f["lsm"]) if isinstance(f.get("lsm"), list) else ""),
         ("bpftool", f.get("bpftool") or ""),
         ("libbpf", libbpf_text(h, full=True)),
     ]
