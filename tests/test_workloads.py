@@ -281,3 +281,11 @@ def test_release_comparison_marks_changes(demo: Path, tmp_path: Path) -> None:
     sec = page.split('<table id="workloads">', 1)[1].split("</table>", 1)[0]
     assert sec.count('class="delta"') == 1 and "changed: ready in 22.03" in sec
     assert "<b>22.03</b>" in sec and "<b>24.03</b>" in sec
+
+
+def test_a_host_that_reported_nothing_is_untested_not_failed(demo: Path, tmp_path: Path) -> None:
+    dead = HostResult(name="rv-board", arch="x86_64", error="ssh: host key mismatch")
+    (r,) = _states(_via_json(tmp_path, dead))
+    assert r.state == wl.PARTLY and not r.failing
+    assert "rv-board reported no facts" in r.summary()
+    assert "kfunc/task_acquire not run" in r.summary()

@@ -211,7 +211,9 @@ def _worst(findings: list[tuple[str, str]]) -> tuple[str, str]:
 def _facts_check(req: Requirement, h: HostResult) -> list[tuple[str, str]]:
     """The requirement's kernel/config/BTF/LSM checks on one host's facts. The
     judging is agent/requires.py's, so a case and a workload read facts alike."""
-    facts: dict[str, Any] = dict(h.facts or {})
+    if not h.facts:  # the host failed before reporting anything
+        return [("unknown", f"{h.name} reported no facts")] if req.tested else []
+    facts: dict[str, Any] = dict(h.facts)
     facts.setdefault("uname", {"release": h.kernel, "machine": h.arch})
     out: list[tuple[str, str]] = []
     if req.kernel:
