@@ -6,6 +6,7 @@
 - html.py      write_html(runs, path)       the same, self-contained, filterable
 - diff.py      diff(base_runs, new_runs) -> Diff
 - merge.py     merge(runs) -> RunResult     shards / arches into one run
+- workloads.py readiness(matrix)             Cilium, Falco, ... ready per column
 
 This module holds the helpers they share: verdict order and the matrix model.
 """
