@@ -395,8 +395,9 @@ def boot_append(config: str) -> str:
 
     A kernel built with CONFIG_BPF_LSM=y runs BPF LSM programs only when ``bpf`` is
     in the active LSM list, which CONFIG_LSM sets and ``lsm=`` overrides. Debian
-    builds BPF LSM but leaves ``bpf`` out of CONFIG_LSM, so the lab boots with
-    ``lsm=`` = CONFIG_LSM plus ``bpf``: the distro's own LSMs stay, in their order.
+    11's kernel builds BPF LSM but leaves ``bpf`` out of CONFIG_LSM (Debian 13's
+    lists it), so there the lab boots with ``lsm=`` = CONFIG_LSM plus ``bpf``: the
+    distro's own LSMs stay, in their order.
     Empty when the kernel cannot run BPF LSM or already enables it."""
     if _config_value(config, "CONFIG_BPF_LSM") != "y":
         return ""
