@@ -69,6 +69,7 @@ def probe_facts(facts: dict[str, Any], btf: Path) -> dict[str, Any]:
         "jit": facts.get("bpf_jit_enable"),
         "ftrace": facts.get("ftrace"),
         "pmus": facts.get("pmus"),
+        "lsm": facts.get("lsm"),  # active LSMs, None when securityfs is unreadable
         "kfuncs": kfuncs,
         "kfunc_source": source,
         "btf_functions": len(funcs),
@@ -131,6 +132,8 @@ def render_table(rows: list[dict[str, Any]]) -> str:
         out.append(f"   jit      {r['jit']}    ftrace {'usable' if ft.get('usable') else 'blocked'}"
                    f"{'' if ft.get('usable') else ' (' + str(ft.get('reason')) + ')'}")
         out.append(f"   pmus     {', '.join(r.get('pmus') or []) or '-'}")
+        lsm = r.get("lsm")
+        out.append(f"   lsm      {','.join(lsm) if lsm is not None else 'unknown (securityfs unreadable)'}")
         out.append(f"   kfuncs   {len(r['kfuncs'])} ({r['kfunc_source']}): "
                    f"{', '.join(r['kfuncs'][:40])}{' ...' if len(r['kfuncs']) > 40 else ''}")
         for name, p in sorted((r.get("probes") or {}).items()):

@@ -15,6 +15,7 @@ from kmatrix.agent.reasons import (  # noqa: F401
     ENVIRONMENT_BLOCKS,
     HARDWARE_MISSING,
     KERNEL_LACKS,
+    NOT_APPLICABLE,
     REASON_CLASSES,
 )
 

@@ -60,6 +60,14 @@ def test_raw_tp(res: dict) -> None:
     assert d["regs_seen"] is True and d["exit_ret"] == os.getpid()
 
 
+def test_tp_btf(res: dict) -> None:
+    import platform
+
+    d = passed(res["trace/tp_btf"])
+    nr = {"x86_64": 110, "aarch64": 173, "riscv64": 173}[platform.machine()]
+    assert d["syscall number read from pt_regs"] == nr and d["fired"]
+
+
 def test_stackid(res: dict) -> None:
     passed(res["trace/stackid"])
     d = res["trace/stackid"]["details"]

@@ -596,18 +596,40 @@ def test_build_slots_limit_concurrent_builds(tmp_path: Path, fake_builder: type[
 # ---------------------------------------------------------------- build details
 
 
-def test_module_build_packages_are_x86_64_defaults_with_matching_headers() -> None:
-    x86 = lab_image.package_list(Spec(), "x86_64")
-    assert set(lab_image.MODULE_BUILD_PACKAGES) <= set(x86)
-    assert lab_image.resolve_packages("x86_64", x86).count("linux-headers-amd64") == 1
-    # foreign arches stay lean (gcc under qemu-user costs minutes) unless asked
-    assert "gcc" not in lab_image.package_list(Spec(), "riscv64")
-    arm = lab_image.package_list(Spec(packages=["linux-headers"]), "aarch64")
-    assert "linux-headers-arm64" in lab_image.resolve_packages("aarch64", arm)
-    assert "gcc" not in lab_image.package_list(Spec(packages=["-gcc"]), "x86_64")
-    # the extras are part of the cache key: x86_64 and its pseudo-names hash apart
+def test_module_build_packages_are_defaults_on_every_arch_with_matching_headers() -> None:
+    # issue 19: every lab image carries what kfunc/module_kfunc needs
+    for arch, flavour in (("x86_64", "amd64"), ("aarch64", "arm64"), ("riscv64", "riscv64")):
+        pkgs = lab_image.package_list(Spec(), arch)
+        assert set(lab_image.MODULE_BUILD_PACKAGES) <= set(pkgs), arch
+        assert lab_image.resolve_packages(arch, pkgs).count(f"linux-headers-{flavour}") == 1
+    assert "gcc" not in lab_image.package_list(Spec(packages=["-gcc"]), "aarch64")
+    # the defaults are part of the cache key: dropping one hashes apart
     assert lab_image.image_name("x86_64", Spec()) != lab_image.image_name(
         "x86_64", Spec(packages=["-gcc"]))
+
+
+def test_boot_append_adds_bpf_to_the_kernels_own_lsm_list() -> None:
+    debian = ('CONFIG_SECURITY=y\nCONFIG_BPF_LSM=y\n'
+              'CONFIG_LSM="landlock,lockdown,yama,loadpin,safesetid,integrity,apparmor,selinux,'
+              'smack,tomoyo"\n')
+    assert lab_image.boot_append(debian) == (
+        "lsm=landlock,lockdown,yama,loadpin,safesetid,integrity,apparmor,selinux,smack,tomoyo,bpf")
+    # already active, or not built in, or no list to extend: nothing to add
+    assert lab_image.boot_append(debian.replace('tomoyo"', 'tomoyo,bpf"')) == ""
+    assert lab_image.boot_append(debian.replace("CONFIG_BPF_LSM=y", "# CONFIG_BPF_LSM is not set")) == ""
+    assert lab_image.boot_append("CONFIG_BPF_LSM=y\n") == ""
+
+
+def test_built_image_boots_with_its_manifest_append(tmp_path: Path) -> None:
+    for n in ("vmlinuz", "initrd.gz", "disk.img", "client_key", "host_key.pub"):
+        (tmp_path / n).write_text("x")
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "arch": "x86_64", "suite": "trixie", "kernel_release": "6.12.0-test",
+        "append": "lsm=lockdown,capability,bpf"}))
+    img = lab_image._load_complete(tmp_path)
+    assert img is not None
+    argv = lab_qemu.qemu_argv("x86_64", Spec(), img, 2222, tmp_path / "serial.log")
+    assert _opt(argv, "-append") == ["console=ttyS0 panic=-1 quiet lsm=lockdown,capability,bpf"]
 
 
 def test_suite_renames_are_in_package_list_and_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:

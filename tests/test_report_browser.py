@@ -385,7 +385,8 @@ def test_release_view_in_chromium(lab_page: Path) -> None:
 @pytest.mark.skipif(not os.environ.get("KMATRIX_UPDATE_SCREENSHOT"),
                     reason="set KMATRIX_UPDATE_SCREENSHOT=LAB/results.json to refresh docs/report.png")
 def test_docs_screenshot(tmp_path: Path) -> None:
-    """docs/report.png: `kmatrix report` of a real lab run, the matrix and its legend."""
+    """docs/report.png: `kmatrix report` of a real lab run, the matrix, its Workloads
+    section and the legend."""
     sync_api = pytest.importorskip("playwright.sync_api")
     results = Path(os.environ["KMATRIX_UPDATE_SCREENSHOT"]).resolve()
     rep = _kmatrix(tmp_path, "report", str(results), "--output", "report")
@@ -397,7 +398,9 @@ def test_docs_screenshot(tmp_path: Path) -> None:
             pg = browser.new_page(viewport={"width": 1400, "height": 900})
             pg.goto((tmp_path / "report" / "report.html").as_uri())
             legend = pg.locator("table.legend").bounding_box()
-            assert legend is not None
+            workloads = pg.locator("table#workloads").bounding_box()
+            assert legend is not None and workloads is not None
+            assert workloads["y"] < legend["y"]  # inside the picture, above the legend
             pg.screenshot(path=str(shot), full_page=True, clip={
                 "x": 0, "y": 0, "width": 1400, "height": legend["y"] + legend["height"] + 16})
         finally:

@@ -66,9 +66,10 @@ def test_markdown_matrix(tmp_path: Path) -> None:
     assert body["`dynptr/ringbuf`"][2].startswith("❗ xpass [^")
     assert body["`perf/cpu_clock`"][0].startswith("🔁 flaky [^")
 
-    # one footnote per non-pass cell, each defined once, with the reason
-    refs = re.findall(r"\[\^(\d+)\](?!:)", md)
-    defs = dict(re.findall(r"^\[\^(\d+)\]: (.*)$", md, flags=re.M))
+    # one footnote per non-pass cell, each defined once, with the reason (the
+    # Workloads section's own footnotes come after: tests/test_workloads.py)
+    refs = re.findall(r"\[\^(\d+)\](?!:)", md.split("## Matrix", 1)[1].split("\n## ", 1)[0])
+    defs = {k: v for k, v in re.findall(r"^\[\^(\d+)\]: (.*)$", md, flags=re.M) if k in refs}
     non_pass = sum(1 for cells in body.values() for c in cells if c not in ("✅ pass", "—"))
     assert len(refs) == len(set(refs)) == len(defs) == non_pass == 7
     texts = list(defs.values())
@@ -141,8 +142,10 @@ def test_html_self_contained_and_filterable(tmp_path: Path) -> None:
     assert states == {"pass", "fail", "xfail", "xpass", "skip", "error", "flaky", "none"}
     rows = [a for t, a in s.tags if t == "tr" and "row" in a.get("class", "")]
     assert len(rows) == 7 and {r["data-family"] for r in rows} >= {"kfunc", "perf"}
+    # a <details> per matrix cell that ran, and per workload cell with findings (not n/a)
     assert tags.count("details") == sum(1 for t, a in s.tags
-                                        if t == "td" and a.get("data-state") not in (None, "none"))
+                                        if t == "td" and a.get("data-state") not in (None, "none")) \
+        + sum(1 for t, a in s.tags if t == "td" and a.get("data-wl-state") not in (None, "n/a"))
 
 
 def test_html_cell_detail(tmp_path: Path) -> None:

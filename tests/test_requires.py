@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ def facts(**over: Any) -> dict[str, Any]:
         "pmus": ["cpu", "software", "arm_spe_0"],
         "bpf_jit_enable": 1,
         "ftrace": {"usable": True, "reason": "ok", "class": None},
+        "lsm": ["lockdown", "capability", "yama", "apparmor", "bpf"],
     }
     base.update(over)
     return base
@@ -35,9 +37,24 @@ def test_nothing_required_runs() -> None:
                         "pmu": ["arm_spe_*"], "arch": ["x86_64"]}, facts(), names) is None
 
 
-def test_arch() -> None:
+def test_arch_elsewhere_is_not_applicable() -> None:
     cls, why = rq.evaluate({"arch": ["aarch64"]}, facts())
-    assert cls == "environment-blocks" and why == "case is for aarch64; this target is x86_64"
+    assert cls == "not-applicable" and why == "case is for aarch64; this target is x86_64"
+    # checked first: an n/a case says nothing about the kernel it never ran on
+    assert rq.evaluate({"arch": ["riscv64"], "kernel": ">=9.0"}, facts())[0] == "not-applicable"
+
+
+def test_lsm_not_booted_is_environment_blocks_naming_the_boot_parameter() -> None:
+    assert rq.evaluate({"lsm": ["bpf"]}, facts()) is None
+    cls, why = rq.evaluate({"lsm": ["bpf"]}, facts(lsm=["lockdown", "capability", "apparmor"]))
+    assert cls == "environment-blocks"
+    assert why == ("bpf not in the active LSMs (/sys/kernel/security/lsm: lockdown,capability,"
+                   "apparmor); boot with lsm=lockdown,capability,apparmor,bpf")
+    # securityfs not mounted: unknown, so the case itself decides
+    assert rq.evaluate({"lsm": ["bpf"]}, facts(lsm=None)) is None
+    # a kernel built without BPF LSM lacks it, whatever the boot line says
+    assert rq.evaluate({"config": ["CONFIG_BPF_LSM"], "lsm": ["bpf"]},
+                       facts(lsm=["capability"]))[0] == "kernel-lacks"
 
 
 @pytest.mark.parametrize("spec,ok", [(">=6.1", True), (">=6.7", False), ("<6.6", False),
@@ -138,6 +155,7 @@ def test_lazy_facts_mapping() -> None:
     ({"kernel": "6.1+"}, "kernel"),
     ({"kernel": 6.1}, "kernel"),
     ({"frobs": []}, "frobs"),
+    ({"lsm": "bpf"}, "lsm"),
 ])
 def test_validate(req: dict, key: str) -> None:
     problems = rq.validate(req)
@@ -194,7 +212,7 @@ def test_reason_classes_defined_once() -> None:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and node.value in reasons.REASON_CLASSES:
                 found.append(path.relative_to(root).as_posix())
-    assert found == ["agent/reasons.py"] * 3
+    assert found == ["agent/reasons.py"] * len(reasons.REASON_CLASSES)
 
 
 def test_standalone_scripts_get_the_reason_classes(tmp_path: Any) -> None:
@@ -213,3 +231,15 @@ def test_standalone_scripts_get_the_reason_classes(tmp_path: Any) -> None:
     out = subprocess.run([sys.executable, "-"], input=agent_source("preflight.py"),
                          capture_output=True, check=True)
     assert out.stdout.startswith(b"{")
+
+
+def test_active_lsms_reads_securityfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmatrix.agent import preflight
+
+    f = tmp_path / "lsm"
+    f.write_text("lockdown,capability,landlock,yama,apparmor,bpf")  # as the kernel writes it
+    monkeypatch.setattr(preflight, "LSM_PATH", str(f))
+    assert preflight.active_lsms() == ["lockdown", "capability", "landlock", "yama", "apparmor", "bpf"]
+    assert preflight.AGENT_FACTS["lsm"]({}) == {"lsm": preflight.active_lsms()}
+    monkeypatch.setattr(preflight, "LSM_PATH", str(tmp_path / "absent"))
+    assert preflight.active_lsms() is None

@@ -22,7 +22,7 @@ import time
 from . import btf as _btf
 from . import globals as _globals
 from . import libbpf as _lb
-from .reasons import ENVIRONMENT_BLOCKS, REASON_CLASSES
+from .reasons import CASE_REASON_CLASSES, ENVIRONMENT_BLOCKS
 from .tags import REJECTERS, Rejection  # noqa: F401 (Rejection: part of this API)
 
 
@@ -162,9 +162,9 @@ class CaseOutcome(BaseException):
 
 class Skip(CaseOutcome):
     def __init__(self, reason_class, sentence):
-        if reason_class not in REASON_CLASSES:
+        if reason_class not in CASE_REASON_CLASSES:
             raise ValueError("reason_class must be one of %s, not %r"
-                             % (", ".join(REASON_CLASSES), reason_class))
+                             % (", ".join(CASE_REASON_CLASSES), reason_class))
         self.reason_class = reason_class
         self.sentence = sentence
         CaseOutcome.__init__(self, sentence)
@@ -539,13 +539,13 @@ class CaseContext(object):
             image, length = obj.jited_image(prog)
         except _lb.LibbpfError as e:
             if e.errno in (_errno.EPERM, _errno.EACCES):
-                raise Skip("environment-blocks", "reading the JIT image of %s was refused "
+                raise Skip(ENVIRONMENT_BLOCKS, "reading the JIT image of %s was refused "
                            "(%s; %s)" % (prog, _lb.errno_text(e.errno), self._jit_settings())) from None
             raise
         if image is None:
             values = _jitimage.sysctls()
             self.details["jit_sysctls"] = values
-            raise Skip("environment-blocks", _jitimage.no_image_sentence(length, values))
+            raise Skip(ENVIRONMENT_BLOCKS, _jitimage.no_image_sentence(length, values))
         self.details.setdefault("jit_image_hex", {})[prog] = image.hex()
         return image
 

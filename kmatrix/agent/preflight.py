@@ -249,6 +249,18 @@ def pmus():
         return []
 
 
+LSM_PATH = "/sys/kernel/security/lsm"
+
+
+def active_lsms():
+    """The active LSMs in order (securityfs), or None when unreadable (not mounted)."""
+    try:
+        with open(LSM_PATH) as f:
+            return [x for x in f.read().strip().split(",") if x]
+    except OSError:
+        return None
+
+
 def bpf_jit_enable():
     try:
         with open("/proc/sys/net/core/bpf_jit_enable") as f:
@@ -483,6 +495,7 @@ AGENT_FACTS = {
     "btf": lambda f: {"btf": btf_info(hash_blob=False)},
     "pmus": lambda f: {"pmus": pmus()},
     "bpf_jit_enable": lambda f: {"bpf_jit_enable": bpf_jit_enable()},
+    "lsm": lambda f: {"lsm": active_lsms()},
     "ftrace": lambda f: {"ftrace": ftrace(f["kernel_config"])},
 }
 
@@ -502,6 +515,7 @@ def collect(workdir=True, with_inventory=True, hash_btf=True):
         "bpftool": bpftool_version(),
         "pmus": pmus(),
         "bpf_jit_enable": bpf_jit_enable(),
+        "lsm": active_lsms(),
         "ftrace": ftrace(cfg),
         "workdir": make_workdir() if workdir else None,
         "inventory": inventory() if with_inventory else None,

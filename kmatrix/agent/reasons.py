@@ -10,4 +10,9 @@ names whether they run inside the agent package or concatenated on stdin.
 KERNEL_LACKS = "kernel-lacks"  # the kernel does not have the feature
 ENVIRONMENT_BLOCKS = "environment-blocks"  # a policy or setting refuses it
 HARDWARE_MISSING = "hardware-missing"  # the machine lacks the hardware
-REASON_CLASSES = (KERNEL_LACKS, ENVIRONMENT_BLOCKS, HARDWARE_MISSING)
+# The case is for other arches (its requires.arch): a question this host cannot be
+# asked, so reports show n/a and leave it out of the counts (docs/design.md). Only
+# the requirements decide it; a check cannot choose it.
+NOT_APPLICABLE = "not-applicable"
+CASE_REASON_CLASSES = (KERNEL_LACKS, ENVIRONMENT_BLOCKS, HARDWARE_MISSING)  # t.skip's
+REASON_CLASSES = CASE_REASON_CLASSES + (NOT_APPLICABLE,)  # what a result may carry

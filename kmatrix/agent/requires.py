@@ -9,7 +9,7 @@ import fnmatch
 
 from .kversion import VersionRange, parse_release
 from .probes import PROBES
-from .reasons import ENVIRONMENT_BLOCKS, HARDWARE_MISSING, KERNEL_LACKS
+from .reasons import ENVIRONMENT_BLOCKS, HARDWARE_MISSING, KERNEL_LACKS, NOT_APPLICABLE
 
 # key -> expected type description (for the catalogue's validation messages)
 KEYS = {
@@ -21,10 +21,11 @@ KEYS = {
     "ftrace": "bool",
     "jit": "bool",
     "kernel": "version range such as '>=6.1', '>=5.15,<6.9' or '6.6' (any 6.6.x)",
+    "lsm": "list of LSM names that must be active (/sys/kernel/security/lsm)",
     "probes": "list of capability probe names (%s)" % ", ".join(sorted(PROBES)),
 }
 
-_LIST_KEYS = ("arch", "kfuncs", "btf_funcs", "pmu", "config", "probes")
+_LIST_KEYS = ("arch", "kfuncs", "btf_funcs", "pmu", "config", "probes", "lsm")
 _BOOL_KEYS = ("ftrace", "jit")
 _ARCHES = ("x86_64", "aarch64", "riscv64")
 
@@ -91,7 +92,7 @@ def evaluate(req, facts, btf_names=None, probe=None):
     machine = uname.get("machine", "")
     if req.get("arch"):
         if machine not in req["arch"]:
-            return (ENVIRONMENT_BLOCKS, "case is for %s; this target is %s"
+            return (NOT_APPLICABLE, "case is for %s; this target is %s"
                     % (", ".join(req["arch"]), machine or "an unknown arch"))
     if req.get("kernel"):
         release = uname.get("release", "")
@@ -139,6 +140,17 @@ def evaluate(req, facts, btf_names=None, probe=None):
             if not any(fnmatch.fnmatchcase(p, pattern) for p in have):
                 return (HARDWARE_MISSING, "no PMU matching %s in /sys/bus/event_source/devices "
                         "(have: %s)" % (pattern, ", ".join(have) or "none"))
+    if req.get("lsm"):
+        # Which LSMs run is a boot-time choice (lsm=, else CONFIG_LSM): a kernel built
+        # with the LSM but not booted with it is blocked by its environment. The
+        # config requirement (e.g. CONFIG_BPF_LSM) says whether the kernel has it.
+        active = _fact(facts, "lsm")
+        if active is not None:  # securityfs not mounted: do not guess, let the case decide
+            off = [x for x in req["lsm"] if x not in active]
+            if off:
+                return (ENVIRONMENT_BLOCKS, "%s not in the active LSMs (%s: %s); boot with lsm=%s"
+                        % (", ".join(off), "/sys/kernel/security/lsm", ",".join(active) or "none",
+                           ",".join(active + off)))
     if req.get("jit"):
         jit = _fact(facts, "bpf_jit_enable")
         if jit == 0:

@@ -46,7 +46,7 @@ from kmatrix.errors import LabError
 from kmatrix.fileutil import sha256_file
 
 # Bump when the build recipe changes in a way that changes the image.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
@@ -55,7 +55,7 @@ _STABLE_SUITES = {"bullseye", "bookworm", "trixie"}
 # Official Debian riscv64 starts with trixie.
 _NO_RISCV64 = {"buster", "bullseye", "bookworm"}
 
-DEFAULT_PACKAGES = [
+BASE_PACKAGES = [
     "openssh-server",
     "python3-minimal",
     "libbpf1",
@@ -68,10 +68,11 @@ DEFAULT_PACKAGES = [
 ]
 # What an out-of-tree module build in the guest needs (the kfunc-module case):
 # compiler, make, headers matching the guest kernel, and pahole for module BTF.
-# Only x86_64 gets it by default: there it installs natively in seconds, while
-# under qemu-user (foreign arches) gcc's maintainer scripts cost minutes.
+# Every arch gets it: the catalogue needs it on every guest (issue 19), although
+# under qemu-user (foreign arches) gcc's maintainer scripts cost minutes of the
+# (cached, one-off) image build; docs/lab.md has the cost.
 MODULE_BUILD_PACKAGES = ["gcc", "make", "linux-headers", "dwarves"]
-ARCH_DEFAULT_PACKAGES = {"x86_64": MODULE_BUILD_PACKAGES}
+DEFAULT_PACKAGES = BASE_PACKAGES + MODULE_BUILD_PACKAGES
 # Pseudo-package: the headers metapackage of the kernel flavour the image boots,
 # e.g. linux-headers-amd64; resolved in the same apt run as the kernel, so the
 # versions match (checked after the build).
@@ -141,7 +142,7 @@ class Image:
     host_key_pub: Optional[Path]
     console: str
     disk_format: str = "raw"
-    append: str = ""  # extra kernel command line (user-supplied images)
+    append: str = ""  # extra kernel command line (user images; built ones: lsm=, see boot_append)
     firmware: Optional[Path] = None  # -bios FILE (user images booting via UEFI/U-Boot)
     user_supplied: bool = False
     directory: Optional[Path] = None
@@ -198,16 +199,13 @@ def suite_packages(suite: Optional[str], name: str) -> list[str]:
 
 
 def package_list(spec: Any, arch: Optional[str] = None) -> list[str]:
-    """Default packages (plus the arch's extras) plus ``spec.packages``, named as the
+    """Default packages plus ``spec.packages``, named as the
     suite names them (SUITE_RENAMES; the suite is spec.suite, else the arch's default);
     an entry ``-NAME`` drops a default under either name (e.g. ``-linux-perf`` for a
     suite where it does not install). ``linux-headers`` stays a pseudo-name here; see
     resolve_packages."""
     suite = getattr(spec, "suite", None) or (default_suite(arch) if arch is not None else None)
-    pkgs = list(DEFAULT_PACKAGES)
-    if arch is not None:
-        pkgs += [p for p in ARCH_DEFAULT_PACKAGES.get(archs.normalize(arch), []) if p not in pkgs]
-    pkgs = list(dict.fromkeys(n for p in pkgs for n in suite_packages(suite, p)))
+    pkgs = list(dict.fromkeys(n for p in DEFAULT_PACKAGES for n in suite_packages(suite, p)))
     for p in getattr(spec, "packages", None) or []:
         p = str(p).strip()
         if p.startswith("-"):
@@ -383,7 +381,30 @@ def _load_complete(d: Path) -> Optional[Image]:
         console=doc.get("console") or CONSOLES[doc["arch"]],
         directory=d,
         packages={p["name"]: p["version"] for p in doc.get("packages", [])},
+        append=str(doc.get("append") or ""),
     )
+
+
+def _config_value(config: str, name: str) -> Optional[str]:
+    m = re.search(rf"^{name}=(.*)$", config, re.M)
+    return m.group(1).strip().strip('"') if m else None
+
+
+def boot_append(config: str) -> str:
+    """Extra kernel command line for a built image, from its kernel's config text.
+
+    A kernel built with CONFIG_BPF_LSM=y runs BPF LSM programs only when ``bpf`` is
+    in the active LSM list, which CONFIG_LSM sets and ``lsm=`` overrides. Debian
+    11's kernel builds BPF LSM but leaves ``bpf`` out of CONFIG_LSM (Debian 13's
+    lists it), so there the lab boots with ``lsm=`` = CONFIG_LSM plus ``bpf``: the
+    distro's own LSMs stay, in their order.
+    Empty when the kernel cannot run BPF LSM or already enables it."""
+    if _config_value(config, "CONFIG_BPF_LSM") != "y":
+        return ""
+    lsms = [x for x in (_config_value(config, "CONFIG_LSM") or "").split(",") if x]
+    if not lsms or "bpf" in lsms:
+        return ""
+    return "lsm=" + ",".join(lsms + ["bpf"])
 
 
 def user_image(arch: str, spec: Any) -> Image:
@@ -673,6 +694,7 @@ class _Builder:
         self._say = say
         self.name = f"{arch}-{self.suite}"
         self.kernel_packages: list[dict[str, str]] = []
+        self.append = ""  # kernel command line the image boots with (boot_append)
         self._stage = ""
         # Pools left out after the mirror failed them (pool -> reason), for the manifest.
         self.dropped_pools: dict[str, str] = {}
@@ -916,6 +938,7 @@ class _Builder:
         if cfg.is_file():
             (self.rootfs / "boot").mkdir(exist_ok=True)
             shutil.copyfile(cfg, self.rootfs / "boot" / cfg.name)
+            self.append = boot_append(cfg.read_text(errors="replace"))
         smap = kdir / "boot" / f"System.map-{kver}"
         if smap.is_file():
             shutil.copyfile(smap, self.rootfs / "boot" / smap.name)
@@ -1080,6 +1103,7 @@ class _Builder:
             "kernel_release": kver,
             "kernel_packages": self.kernel_packages,
             "console": CONSOLES[self.arch],
+            "append": self.append,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.monotonic() - self.t0, 1),
             "packages": packages,

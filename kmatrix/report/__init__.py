@@ -6,6 +6,7 @@
 - html.py      write_html(runs, path)       the same, self-contained, filterable
 - diff.py      diff(base_runs, new_runs) -> Diff
 - merge.py     merge(runs) -> RunResult     shards / arches into one run
+- workloads.py readiness(matrix)             Cilium, Falco, ... ready per column
 
 This module holds the helpers they share: verdict order and the matrix model.
 """
@@ -23,6 +24,7 @@ from kmatrix.errors import InputError
 from kmatrix.expectations import effective_verdict, parse_release
 from kmatrix.results import (
     KERNEL_LACKS,
+    NOT_APPLICABLE,
     V_ERROR,
     V_FAIL,
     V_FLAKY,
@@ -43,7 +45,7 @@ LEGEND = {
     V_FAIL: "unexpected failure: a regression",
     V_XFAIL: "known failure, covered by a suite expectation (with link)",
     V_XPASS: "passed although an expectation says it fails: the expectation may be stale",
-    V_SKIP: "not run: kernel-lacks, environment-blocks or hardware-missing",
+    V_SKIP: "not run: kernel-lacks, environment-blocks, hardware-missing or not-applicable",
     V_ERROR: "infrastructure error: the case could not be judged",
     V_FLAKY: "failed, then passed on a rerun",
 }
@@ -115,12 +117,15 @@ def os_label(h: HostResult) -> str:
 
 
 # What a cell means to a release engineer: supported, not supported by this kernel,
-# not tested here, a known failure, a regression. Skips differ by their reason class.
+# not tested here, not applicable to this arch, a known failure, a regression. Skips
+# differ by their reason class.
 def cell_class(entries: list[CellEntry]) -> str:
     v = worst([e.verdict for e in entries]) if entries else V_ERROR
     if v in (V_PASS, V_FLAKY, V_XPASS):
         return "supported"
     if v == V_SKIP:
+        if all(e.case.reason_class == NOT_APPLICABLE for e in entries):
+            return NOT_APPLICABLE
         lacks = any(e.case.reason_class == KERNEL_LACKS for e in entries)
         return "not-supported" if lacks else "not-tested"
     if v == V_XFAIL:
@@ -132,6 +137,7 @@ CLASS_LEGEND = {
     "supported": "the kernel has the feature: the case passed",
     "not-supported": "the kernel lacks the feature (kernel-lacks skip, what is missing in the footnote)",
     "not-tested": "not tested here: the environment blocks it or the hardware is missing",
+    NOT_APPLICABLE: "not applicable: the case is for other arches (left out of the family's count)",
     "known-failure": "fails, as a suite expectation says (with link)",
     "regression": "fails and no expectation covers it",
     "error": "could not be judged (infrastructure error)",
@@ -230,17 +236,22 @@ def previous_group_column(m: Matrix, i: int) -> Optional[Column]:
 
 def changed_from(m: Matrix, case_id: str, i: int) -> Optional[Column]:
     """The earlier group's column when this cell says something else there (the Δ rule
-    of report.md): both cells ran, and their verdicts (skips by class) differ."""
+    of both reports): both cells ran, neither is n/a, and their verdicts (skips by
+    class) differ."""
     prev = previous_group_column(m, i)
     if prev is None:
         return None
     now, before = cell_symbol_key(m.cell(case_id, m.columns[i])), cell_symbol_key(m.cell(case_id, prev))
+    if NOT_APPLICABLE in (now, before):
+        return None
     return prev if now and before and now != before else None
 
 
 def family_counts(m: Matrix, ids: list[str], col: Column) -> tuple[int, int]:
-    """(supported, run): the family's cases the column's kernel supports, of those run."""
+    """(supported, run): the family's cases the column's kernel supports, of those run
+    there that apply to its arch (n/a cells are in neither number)."""
     run = [cell_class(m.cell(c, col)) for c in ids if m.cell(c, col)]
+    run = [c for c in run if c != NOT_APPLICABLE]
     return run.count("supported"), len(run)
 
 

@@ -24,6 +24,7 @@ from typing import Optional
 from kmatrix.errors import EXIT_FAIL, EXIT_OK, InputError
 from kmatrix.report import kernel_major_minor, verdict_of, worst
 from kmatrix.results import (
+    NOT_APPLICABLE,
     V_ERROR,
     V_FAIL,
     V_FLAKY,
@@ -271,7 +272,10 @@ def _classify(d: Diff, ch: Change, bs: Optional[_Side], ns: Optional[_Side]) -> 
     elif nv == V_SKIP and bv != V_SKIP:
         d.new_skips.append(ch)
     elif nv == V_SKIP and bv == V_SKIP:
-        if (bs.reason_class, bs.reason) != (ns.reason_class, ns.reason):
+        # n/a (the case is for other arches) on either side: nothing was asked of this
+        # arch, so no change either (results from before the class said environment-blocks).
+        na = NOT_APPLICABLE in (bs.reason_class, ns.reason_class)
+        if not na and (bs.reason_class, bs.reason) != (ns.reason_class, ns.reason):
             ch.base_reason = f"[{bs.reason_class}] {bs.reason}"
             ch.new_reason = f"[{ns.reason_class}] {ns.reason}"
             d.skip_reason_changes.append(ch)

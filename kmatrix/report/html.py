@@ -28,10 +28,24 @@ from kmatrix.report import (
     libbpf_text,
     load_since,
 )
+from kmatrix.report.workloads import (
+    NA,
+    NOT_READY,
+    PARTLY,
+    READY,
+    STATE_LEGEND,
+    STATE_TEXT,
+    Readiness,
+    Workload,
+    changed,
+    load_workloads,
+    readiness,
+)
 from kmatrix.results import (
     ENVIRONMENT_BLOCKS,
     HARDWARE_MISSING,
     KERNEL_LACKS,
+    NOT_APPLICABLE,
     V_SKIP,
     HostResult,
     RunResult,
@@ -53,6 +67,7 @@ CLASS_SYMBOL = {
     "supported": "\u2714",  # ✔
     "not-supported": "\u2298",  # ⊘ the kernel lacks it
     "not-tested": "\u25cc",  # ◌ not tested here
+    NOT_APPLICABLE: "\u2205",  # ∅ the case is for other arches
     "known-failure": "\u26a0",  # ⚠
     "regression": "\u2718",  # ✘
     "error": "\u26a1",  # ⚡
@@ -61,6 +76,7 @@ CLASS_COLOURS = {  # background, text
     "supported": ("#2e7d32", "#fff"),
     "not-supported": ("#4e342e", "#fff"),
     "not-tested": ("#eceff1", "#37474f"),
+    NOT_APPLICABLE: ("#fff", "#9e9e9e"),
     "known-failure": ("#f9a825", "#222"),
     "regression": ("#c62828", "#fff"),
     "error": ("#6a1b9a", "#fff"),
@@ -69,12 +85,13 @@ CLASS_NAME = {
     "supported": "supported",
     "not-supported": "lacks",
     "not-tested": "untested here",
+    NOT_APPLICABLE: "not applicable",
     "known-failure": "known failure",
     "regression": "regression",
     "error": "error",
 }
 # The word after the symbol: the verdict, except that a skip says why it is one.
-SKIP_WORD = {"not-supported": "lacks", "not-tested": "untested"}
+SKIP_WORD = {"not-supported": "lacks", "not-tested": "untested", NOT_APPLICABLE: "n/a"}
 VERDICT_WORD = {"fail": "FAIL"}
 
 _CSS = """
@@ -88,6 +105,7 @@ td.cell{min-width:6.5em}
 .c{display:inline-block;padding:.1em .45em;border-radius:.3em;font-weight:600;white-space:nowrap;
    border:1px solid transparent}
 .c-not-tested{border:1px dashed #90a4ae}
+.c-not-applicable{border:1px dotted #bdbdbd;font-weight:normal}
 .delta{display:inline-block;margin-left:.3em;padding:0 .3em;border-radius:.3em;background:#1565c0;
        color:#fff;font-weight:700;font-size:.85em}
 td.changed{box-shadow:inset 0 0 0 2px #1565c0}
@@ -252,6 +270,7 @@ def probe_rows(h: HostResult) -> list[tuple[str, Any]]:
         ("ftrace", "" if not ftrace else ("usable" if ftrace.get("usable")
                                           else f"blocked: {ftrace.get('reason', '')}")),
         ("PMUs", ", ".join(f.get("pmus") or [])),
+        ("LSMs", ",".join(f["lsm"]) if isinstance(f.get("lsm"), list) else ""),
         ("bpftool", f.get("bpftool") or ""),
         ("libbpf", libbpf_text(h, full=True)),
     ]
@@ -282,6 +301,7 @@ _CLASS_HELP = {
     KERNEL_LACKS: "the kernel does not have it (missing kfunc/BTF function, config, version)",
     ENVIRONMENT_BLOCKS: "the kernel may have it, but this environment prevents its use",
     HARDWARE_MISSING: "the machine lacks the hardware (e.g. a PMU)",
+    NOT_APPLICABLE: "the case is for other arches: nothing to test here",
 }
 
 
@@ -411,6 +431,63 @@ def _options(values: list[str], label: str) -> str:
     return "".join(opts)
 
 
+# A workload's state in the colours of the matrix cell that means the same.
+_WORKLOAD_CLASS = {READY: "supported", NOT_READY: "regression", PARTLY: "not-tested",
+                   NA: NOT_APPLICABLE}
+_WORKLOAD_SYMBOL = {READY: "\u2714", NOT_READY: "\u2718", PARTLY: "\u25d0", NA: "\u2205"}
+_FINDING_WORD = {"pass": "\u2714 passes", "fail": "\u2718 fails", "unknown": "\u25cc untested"}
+
+
+def _workload_cell(m: Matrix, w: Workload, states: list[Readiness], i: int, gstart: bool) -> str:
+    col, r = m.columns[i], states[i]
+    cls = _WORKLOAD_CLASS[r.state]
+    badge = (f'<span class="c c-{cls}" title="{_e(STATE_LEGEND[r.state])}">'
+             f"{_WORKLOAD_SYMBOL[r.state]} {_e(STATE_TEXT[r.state])}</span>")
+    delta = ""
+    prev = changed(m, states, i)
+    if prev is not None:
+        was = STATE_TEXT[states[m.columns.index(prev)].state]
+        delta = f' <span class="delta" title="changed: {_e(was)} in {_e(prev.label)}">Δ</span>'
+    attrs = (f'class="wl{" gstart" if gstart else ""}" data-col-arch="{_e(col.arch)}" '
+             f'data-workload="{_e(w.key)}" data-wl-state="{_e(r.state)}"')
+    if not r.findings:
+        return f"<td {attrs}>{badge}{delta}</td>"
+    items = []
+    for f in r.findings:
+        url = _safe_url(f.req.link)
+        what = (f'<a href="{_e(url)}" rel="noreferrer">{_e(f.req.what)}</a>' if url
+                else _e(f.req.what))
+        items.append(f'<li class="f-{_e(f.status)}"><b>{_e(_FINDING_WORD[f.status])}</b>: '
+                     f"{what} <small>({_e(f.why)})</small></li>")
+    return (f"<td {attrs}><details><summary>{badge}{delta}</summary>"
+            f'<div class="detail"><ul>{"".join(items)}</ul></div></details></td>')
+
+
+def _workloads_section(m: Matrix, gstart: list[bool]) -> list[str]:
+    ws = load_workloads()
+    if not ws or not m.columns:
+        return []
+    out = ['<h2>Workloads</h2><p>Can these projects run here? Each one\'s own documented '
+           "kernel requirements (kmatrix/data/workloads.yaml, each linked to the page stating "
+           "it), judged by the cases and facts above; a cell's detail lists every "
+           "requirement. Not ready wins over partly known.</p>",
+           '<div class="matrix-wrap"><table id="workloads"><thead><tr><th>workload</th>']
+    for i, col in enumerate(m.columns):
+        group = f"<b>{_e(col.group)}</b><br>" if col.group else ""
+        cls = ' class="gstart"' if gstart[i] else ""
+        out.append(f'<th{cls} data-col-arch="{_e(col.arch)}">{group}{_e(col.arch)}<br>'
+                   f"<small>{_e(col.kernel)}</small></th>")
+    out.append("</tr></thead><tbody>")
+    for w, states in zip(ws, readiness(m, ws).values()):
+        out.append(f'<tr class="workload"><th class="case">{_e(w.name)}</th>')
+        out.extend(_workload_cell(m, w, states, i, gstart[i]) for i in range(len(m.columns)))
+        out.append("</tr>")
+    out.append("</tbody></table></div><p><small>" + "; ".join(
+        f'<span class="c c-{_WORKLOAD_CLASS[s]}">{_WORKLOAD_SYMBOL[s]} {_e(STATE_TEXT[s])}</span> '
+        f"{_e(STATE_LEGEND[s])}" for s in (READY, NOT_READY, PARTLY, NA)) + ".</small></p>")
+    return out
+
+
 def render_html(runs: list[RunResult], title: Optional[str] = None,
                 labels: Optional[list[str]] = None) -> str:
     m = build_matrix(runs, labels)
@@ -467,11 +544,12 @@ def render_html(runs: list[RunResult], title: Optional[str] = None,
                 out.append("</tr>")
             out.append("</tbody>")
         out.append("</table></div>")
+        out += _workloads_section(m, gstart)
 
     out.append('<h2>Legend</h2><table class="legend">')
     for k in CLASS_SYMBOL:
         words = {"supported": "pass, flaky, xpass", "not-supported": "lacks",
-                 "not-tested": "untested", "known-failure": "xfail",
+                 "not-tested": "untested", NOT_APPLICABLE: "n/a", "known-failure": "xfail",
                  "regression": "FAIL", "error": "error"}[k]
         meaning = CLASS_LEGEND[k].replace("in the footnote", "in the cell's detail")
         out.append(f'<tr><td><span class="c c-{k}">{CLASS_SYMBOL[k]} {_e(words)}</span></td>'
@@ -483,7 +561,8 @@ def render_html(runs: list[RunResult], title: Optional[str] = None,
     out.append('<tr><td><span class="missing">—</span></td><td>not run on that column</td></tr>')
     out.append("</table><p><small>Verdicts in the cell details: " + "; ".join(
         f'<span class="v v-{v}">{v}</span> {_e(LEGEND[v])}' for v in SEVERITY)
-        + ". A family row counts the cases each column supports, of those run there."
+        + ". A family row counts the cases each column supports, of those run there "
+        "(n/a cases are in neither number)."
         "</small></p>")
 
     hosts = [(r, h) for r in runs for h in r.hosts]

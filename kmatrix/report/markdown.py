@@ -16,10 +16,24 @@ from kmatrix.report import (
     Matrix,
     build_matrix,
     cell_class,
+    changed_from,
+    family_counts,
     libbpf_text,
     load_since,
 )
+from kmatrix.report.workloads import (
+    NA,
+    NOT_READY,
+    PARTLY,
+    READY,
+    STATE_LEGEND,
+    STATE_TEXT,
+    changed,
+    load_workloads,
+    readiness,
+)
 from kmatrix.results import (
+    NOT_APPLICABLE,
     V_ERROR,
     V_FAIL,
     V_FLAKY,
@@ -93,8 +107,9 @@ def _footnote(entries: list[CellEntry]) -> str:
     return "; ".join(parts)
 
 
-# A skip is "not supported" when the kernel lacks the feature, "untested" otherwise.
-SKIP_SYMBOL = {"not-supported": "⛔ lacks", "not-tested": "➖ untested"}
+# A skip is "not supported" when the kernel lacks the feature, "n/a" when the case is
+# for other arches, "untested" otherwise.
+SKIP_SYMBOL = {"not-supported": "⛔ lacks", "not-tested": "➖ untested", NOT_APPLICABLE: "n/a"}
 
 
 def _symbol(m: Matrix, case_id: str, col: Column) -> str:
@@ -109,23 +124,22 @@ def _cell(m: Matrix, case_id: str, i: int, notes: list[str]) -> str:
     col = m.columns[i]
     entries = m.cell(case_id, col)
     cell = _symbol(m, case_id, col)
-    if entries and any(e.verdict != V_PASS for e in entries):
+    if entries and cell_class(entries) != NOT_APPLICABLE and \
+            any(e.verdict != V_PASS for e in entries):
         note = _footnote(entries)
         if note not in notes:  # one footnote per distinct reason
             notes.append(note)
         cell += f" [^{notes.index(note) + 1}]"
-    prev = next((c for c in reversed(m.columns[:i])
-                 if c.group != col.group and c.arch == col.arch), None)
-    if col.group and prev is not None and entries and \
-            _symbol(m, case_id, prev) not in ("—", _symbol(m, case_id, col)):
+    if changed_from(m, case_id, i) is not None:
         cell += " Δ"
     return cell
 
 
 def _family_summary(m: Matrix, ids: list[str], col: Column) -> str:
-    """'n of m': cases of the family the column's kernel supports, of those run there."""
-    run = [cell_class(m.cell(c, col)) for c in ids if m.cell(c, col)]
-    return f"{run.count('supported')} of {len(run)}" if run else "—"
+    """'n of m': cases of the family the column's kernel supports, of those run there
+    that apply to its arch."""
+    ok, run = family_counts(m, ids, col)
+    return f"{ok} of {run}" if run else "—"
 
 
 def _since(case_id: str) -> str:
@@ -172,6 +186,49 @@ def _probe_table(m: Matrix, notes: list[str]) -> list[str]:
                 cell += f" [^{notes.index(note) + 1}]"
             cells.append(cell)
         out.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
+WORKLOAD_SYMBOL = {READY: "✅ ready", NOT_READY: "❌ not ready", PARTLY: "❔ partly known",
+                   NA: "n/a"}
+
+
+def _workloads_table(m: Matrix, notes: list[str]) -> list[str]:
+    """Per workload and column: ready, not ready (what fails), partly known (what is
+    untested), n/a; the why in a footnote (kmatrix/report/workloads.py)."""
+    ws = load_workloads()
+    if not ws:
+        return []
+    out = ["## Workloads", "",
+           "Can these projects run here? Each one's own documented kernel requirements "
+           "(kmatrix/data/workloads.yaml, every one linked to the page stating it), "
+           "judged by the cases and facts above.", "",
+           "| workload | " + " | ".join(_md(c.label) for c in m.columns) + " |",
+           "| --- |" + " --- |" * len(m.columns)]
+    for w, states in zip(ws, readiness(m, ws).values()):
+        cells = []
+        for i, r in enumerate(states):
+            cell = WORKLOAD_SYMBOL[r.state]
+            if r.state in (NOT_READY, PARTLY):
+                note = _md(f"{w.name}: {STATE_TEXT[r.state]}: {r.summary()}")
+                if note not in notes:
+                    notes.append(note)
+                cell += f" [^{notes.index(note) + 1}]"
+            if changed(m, states, i) is not None:
+                cell += " Δ"
+            cells.append(cell)
+        out.append(f"| {_md(w.name)} | " + " | ".join(cells) + " |")
+    out.append("")
+    for w in ws:
+        reqs = "; ".join(f"[{_md(r.what)}]({r.link})"
+                         + (f" ({_md(', '.join(r.cases))})" if r.cases else "")
+                         for r in w.requirements)
+        out.append(f"- **{_md(w.name)}**: {reqs}")
+    out.append("")
+    out.append("Not ready wins over partly known: a requirement measured to fail decides, "
+               "whatever else is untested. " + " ".join(
+                   f"{WORKLOAD_SYMBOL[s]}: {STATE_LEGEND[s]}." for s in (READY, NOT_READY, PARTLY, NA)))
     out.append("")
     return out
 
@@ -233,6 +290,8 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None,
                "the source that dates it.")
     out.append("")
 
+    out += _workloads_table(m, notes)
+
     out.append("## Legend")
     out.append("")
     out.append("| symbol | meaning |")
@@ -241,6 +300,7 @@ def render_markdown(runs: list[RunResult], title: Optional[str] = None,
         if v == V_SKIP:
             out.append(f"| {SKIP_SYMBOL['not-supported']} | {CLASS_LEGEND['not-supported']} |")
             out.append(f"| {SKIP_SYMBOL['not-tested']} | {CLASS_LEGEND['not-tested']} |")
+            out.append(f"| {SKIP_SYMBOL[NOT_APPLICABLE]} | {CLASS_LEGEND[NOT_APPLICABLE]} |")
         else:
             out.append(f"| {SYMBOL[v]} | {LEGEND[v]} |")
     out.append("")
