@@ -112,3 +112,45 @@ def test_a_file_inside_ships_and_the_bundle_is_private(tmp_path: Path, sshd: Ssh
     assert case["state"] == "pass" and case["details"]["data"] == "inside\n", case
     (pyz,) = (tmp_path / "out").rglob("agent.pyz")
     assert stat.S_IMODE(pyz.stat().st_mode) & 0o077 == 0, oct(pyz.stat().st_mode)
+
+
+PLAIN_CHECK = '''"""Test-only: never runs (its object does not compile)."""
+CASE = {"description": "does not compile"}
+
+
+def run(t):
+    t.load()
+'''
+
+
+def _compile_leak_run(tmp_path: Path, sshd: SshdInfo, cases: Path) -> dict:
+    proc = subprocess.run(_argv(tmp_path, _hosts(tmp_path, sshd), cases),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = tmp_path / "out" / "f"
+    for f in [out / "results.json", *out.rglob("junit.xml")]:
+        assert "kmx-secret-line" not in f.read_text(), f
+    assert "kmx-secret-line" not in proc.stdout + proc.stderr
+    return _by_case(_results(tmp_path))
+
+
+def test_compile_errors_in_an_included_controller_file_are_not_quoted(
+        tmp_path: Path, sshd: SshdInfo, secret: Path) -> None:
+    src = ("int own_error = ;\n"
+           f'#include "{secret}"\n')
+    cases = _cases_dir(tmp_path, {"dynptr/inc.py": PLAIN_CHECK, "dynptr/inc.bpf.c": src},
+                       real=())
+    case = _compile_leak_run(tmp_path, sshd, cases)["dynptr/inc"]
+    assert case["state"] == "fail", case
+    # The case's own error stays, with its line; the secret's lines are counted, not shown.
+    assert "inc.bpf.c:1:" in case["output"] and "expected expression" in case["output"]
+    assert "cut]" in case["output"], case["output"]
+
+
+def test_a_header_symlinked_out_of_the_case_dir_is_not_quoted(
+        tmp_path: Path, sshd: SshdInfo, secret: Path) -> None:
+    cases = _cases_dir(tmp_path, {"dynptr/hdr.py": PLAIN_CHECK,
+                                  "dynptr/hdr.bpf.c": '#include "evil.h"\n'}, real=())
+    (cases / "dynptr" / "evil.h").symlink_to(secret)
+    case = _compile_leak_run(tmp_path, sshd, cases)["dynptr/hdr"]
+    assert case["state"] == "fail" and "cut]" in case["output"], case

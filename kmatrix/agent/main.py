@@ -222,7 +222,7 @@ class RemoteBuilder(object):
         with open(src, "wb") as f:
             f.write(data)
         meta = entry.get("meta") or {}
-        from .compile import compile_argv
+        from .compile import compile_argv, own_diagnostics
 
         argv = compile_argv(meta.get("compiler", "clang"), src, obj,
                             [self.header_dir, "/usr/include"], self.arch,
@@ -237,7 +237,7 @@ class RemoteBuilder(object):
                                timeout=600)
         except (OSError, subprocess.SubprocessError) as e:
             return None, "%s: %s" % (argv[0], e)
-        text = p.stdout.decode("utf-8", "replace")
+        text = own_diagnostics(p.stdout.decode("utf-8", "replace"), [self.dir, "/usr/include"])
         if p.returncode != 0:
             return None, "$ %s\n%s" % (" ".join(argv), text)
         return obj, text
