@@ -39,7 +39,7 @@ from kmatrix.inventory import Host
 from kmatrix.progress import Progress
 from kmatrix.results import CaseResult, HostResult, RunResult
 from kmatrix.suite import Suite, apply
-from kmatrix.transport.base import CommandTimeout
+from kmatrix.transport.base import OVERSIZE, CommandTimeout
 
 MAX_EVENT_LINE = 1 << 20  # a hostile or broken agent cannot make us buffer more per line
 PROBE_STATES = ("yes", "no", "blocked", "unknown")  # kmatrix/agent/probes.py
@@ -732,7 +732,8 @@ class HostRun:
 
     def _on_event(self, line: str, by_id: dict[str, Case], total: int) -> Optional[str]:
         """Record one agent event; returns its kind ("done" ends the stream)."""
-        if len(line) > MAX_EVENT_LINE:
+        if line.startswith(OVERSIZE) or len(line) > MAX_EVENT_LINE:
+            self._oversize(line)
             return None
         try:
             ev = json.loads(line)
@@ -795,6 +796,23 @@ class HostRun:
         done = len(self.result.cases)
         self.progress.case(self.host.name, done, total, cid, cr.verdict, cr.reason)
         return kind
+
+    def _oversize(self, line: str) -> None:
+        """An event line over the bound (the agent clips its events, so this is a
+        broken or hostile agent): the running case is an error naming the size, and
+        the run goes on; the line itself is not trusted."""
+        size = len(line.encode("utf-8", "replace"))
+        if line.startswith(OVERSIZE):
+            size = int(line[len(OVERSIZE):].partition(" ")[0] or 0)
+        cid = self._current
+        if not cid or cid in self._done or cid not in self._by_id:
+            self.progress.host(self.host.name, f"an agent event of {size} bytes was dropped "
+                                               f"(over {MAX_EVENT_LINE} bytes)")
+            return
+        self._record(self._apply(CaseResult(
+            case=cid, family=self._by_id[cid].family, state=results.ERROR,
+            reason=f"the agent's event for this case was {size} bytes, over the "
+                   f"{MAX_EVENT_LINE}-byte bound; its result could not be read")))
 
     def _record_probes(self, probes: dict[str, Any]) -> None:
         """The agent's capability probes: kept with the host's facts (results.json,

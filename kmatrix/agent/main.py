@@ -37,6 +37,12 @@ from . import requires as _requires
 AGENT_VERSION = "0.1.0"
 MAX_OUTPUT = 64 * 1024
 MAX_LOG = 256 * 1024
+MAX_REASON = 4 * 1024
+MAX_DETAILS = 64 * 1024  # the details mapping, as JSON
+MAX_DETAIL = 8 * 1024  # one detail value, as JSON, when the mapping is over MAX_DETAILS
+# Every event line stays under this; the controller's own bound is 1 MiB
+# (kmatrix.runner.MAX_EVENT_LINE), and JSON escaping can grow a field six-fold.
+MAX_EVENT = 768 * 1024
 
 class Bundle(object):
     """Files of the bundle: a zipapp, or a directory with the same layout."""
@@ -99,6 +105,8 @@ class Emitter(object):
 
     def emit(self, obj):
         line = json.dumps(obj, sort_keys=True, default=str) + "\n"
+        if len(line) > MAX_EVENT and obj.get("event") != "artifact":  # kmod.MAX_KO_BYTES
+            line = json.dumps(_fit(obj, len(line)), sort_keys=True, default=str) + "\n"
         if self.journal is not None:
             self.journal.write(line)
             self.journal.flush()
@@ -147,17 +155,75 @@ def _traceback():
 
 
 def _clip(text, limit):
+    """`text` within `limit` characters: its head and tail, and how much was cut
+    (of how much: the original size is noted)."""
+    if not isinstance(text, str):
+        text = str(text)
     if len(text) <= limit:
         return text
-    return text[:limit // 2] + "\n[... %d bytes cut ...]\n" % (len(text) - limit) + \
-        text[-limit // 2:]
+    return text[:limit // 2] + "\n[... %d of %d characters cut ...]\n" % (
+        len(text) - limit, len(text)) + text[len(text) - limit // 2:]
+
+
+def _clip_details(details, limit=MAX_DETAILS, each=MAX_DETAIL):
+    """A case's details within `limit` bytes of JSON: a value over `each` becomes
+    its clipped JSON text (original size noted), and keys past the limit go, counted.
+    A check may t.detail() anything; the event line must stay bounded."""
+    details = details or {}
+    try:
+        if len(json.dumps(details, default=str)) <= limit:
+            return details
+    except (ValueError, TypeError, RecursionError):
+        pass
+    out, used, dropped = {}, 0, 0
+    for key in sorted(details, key=str):
+        try:
+            text = json.dumps(details[key], default=str)
+            value = details[key]
+        except (ValueError, TypeError, RecursionError) as e:
+            text = value = "<not JSON: %s>" % type(e).__name__
+        if len(text) > each:
+            value = _clip(text, each)
+            text = json.dumps(value)
+        if used + len(text) + len(str(key)) > limit:
+            dropped += 1
+            continue
+        out[str(key)[:256]] = value
+        used += len(text) + len(str(key))
+    if dropped:
+        out["kmatrix_details_cut"] = "%d detail(s) cut: over %d bytes" % (dropped, limit)
+    return out
+
+
+def _fit(obj, size):
+    """An event whose JSON line is `size` bytes, over MAX_EVENT, made to fit: its
+    text fields are clipped harder (escaping can make a clipped field grow)."""
+    obj = dict(obj)
+    scale = max(2, size // MAX_EVENT + 1) * 4
+    for key in ("reason", "output", "verifier_log"):
+        if isinstance(obj.get(key), str):
+            obj[key] = _clip(obj[key], max(256, len(obj[key]) // scale))
+    if isinstance(obj.get("dmesg"), list):
+        obj["dmesg"] = [_clip(x, 512) for x in obj["dmesg"][:50]]
+    if isinstance(obj.get("details"), dict):
+        obj["details"] = _clip_details(obj["details"], MAX_DETAILS // 4, MAX_DETAIL // 8)
+    line = json.dumps(obj, sort_keys=True, default=str)
+    if len(line) > MAX_EVENT:
+        # Still too big (an event of another kind, or pathological escaping): say so.
+        keep = {k: obj[k] for k in ("event", "case", "family", "state", "duration")
+                if k in obj}
+        keep["reason"] = "the agent cut this %s event: %d bytes" % (obj.get("event"), size)
+        if obj.get("event") == "result":
+            keep["state"] = "error"
+        return keep
+    return obj
 
 
 def result_event(case_id, state, reason="", reason_class=None, duration=0.0, details=None,
                  verifier_log="", dmesg=None, output=""):
     return {"event": "result", "case": case_id, "family": case_id.partition("/")[0],
-            "state": state, "reason": reason, "reason_class": reason_class,
-            "duration": round(duration, 4), "details": details or {},
+            "state": state, "reason": _clip(reason, MAX_REASON), "reason_class": reason_class,
+            "duration": round(duration, 4), "details": _clip_details(details),
             "verifier_log": _clip(verifier_log, MAX_LOG), "dmesg": dmesg or [],
             "output": _clip(output, MAX_OUTPUT)}
 

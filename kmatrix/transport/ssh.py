@@ -38,12 +38,12 @@ from kmatrix.errors import HostKeyError, TransportError
 from kmatrix.transport.base import (
     CommandTimeout,
     Completed,
+    LineSplitter,
     PrivilegeError,
     Stream,
     Tail,
     Transport,
     check_argv,
-    split_lines,
 )
 
 if TYPE_CHECKING:
@@ -195,6 +195,7 @@ class SSHStream(Stream):
     def lines(self) -> Iterator[str]:
         ch = self._chan
         buf = bytearray()
+        splitter = LineSplitter()
         self.touch()
         while True:
             idle_left = self._idle - (time.monotonic() - self._last)
@@ -210,14 +211,12 @@ class SSHStream(Stream):
             got = _drain(ch, buf, self._stderr)
             if got:
                 self.touch()
-            yield from split_lines(buf)
+            yield from splitter.split(buf)
             if _finished(ch):
                 break
             if not self._owner.connected():
                 break
-        if buf:
-            yield buf.decode("utf-8", errors="replace")
-            buf.clear()
+        yield from splitter.rest(buf)
         self.returncode = self._owner.exit_status(ch, self._argv0, wait=min(self._idle, 30.0))
 
     def send(self, data: bytes) -> None:
