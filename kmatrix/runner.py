@@ -504,9 +504,29 @@ class HostRun:
                 if self.guest is not None and not self.guest.alive():
                     self._host_died("the QEMU guest exited")
                     continue
+                if self._agent_died(rc, tail):
+                    continue
                 raise KmatrixError(f"host {self.host.name}: agent exited {rc} with "
                                    f"{len(pending)} case(s) unfinished: {tail.strip()[-500:]}")
             return
+
+    def _agent_died(self, rc: Optional[int], tail: str) -> bool:
+        """The agent ended mid-case (a check killed it; each check runs in a child,
+        so its own exits are already named): that case is an error saying how, and
+        the run resumes from the plan as after a reboot. False when no case had
+        started, which a re-launch would not change."""
+        cid = self._current
+        if not cid or cid in self._done or cid not in self._by_id:
+            return False
+        how = f"exit status {rc}" if rc is not None and rc >= 0 else "killed by a signal"
+        last = tail.strip().splitlines()[-1:] if tail.strip() else []
+        self._record(self._apply(CaseResult(
+            case=cid, family=self._by_id[cid].family, state=results.ERROR,
+            reason=f"agent-died: the agent ended ({how}) while this case ran"
+                   + (f": {last[0][:300]}" if last else "") + "; the rest of the plan resumed")))
+        self._current = None
+        self._launch = None  # the next loop launches a new agent, resume_after = done
+        return True
 
     def _stream_agent(self, stream: Any, lines: Any, by_id: dict[str, Case], total: int,
                       idle: float) -> tuple[Optional[int], str]:

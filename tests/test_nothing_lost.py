@@ -94,3 +94,53 @@ def test_an_unbounded_line_is_read_with_a_bound(tmp_path: Path) -> None:
     assert lines[1] == "next"
     assert lines[2].startswith(OVERSIZE + str(5 << 20) + " zzz")
     assert grew_kib < 40 * 1024, grew_kib
+
+
+CRASHERS = {
+    "dynptr/a_sys_exit.py": _case("calls sys.exit(0)", "import sys\nsys.exit(0)"),
+    "dynptr/b_os_exit.py": _case("calls os._exit(0)", "import os\nos._exit(0)"),
+    "dynptr/c_kill_self.py": _case("SIGKILLs its own process",
+                                   "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+    "dynptr/d_close_fds.py": _case("closes every fd from 3", "import os\nos.closerange(3, 65536)"),
+    "dynptr/e_rm_workdir.py": _case("removes the agent's work directory",
+                                    "import os, shutil\n"
+                                    "shutil.rmtree(os.environ['KMATRIX_WORKDIR'])"),
+    "dynptr/f_after.py": _case("runs after them", 't.detail("ran", True)'),
+}
+
+
+def test_a_crashing_check_takes_only_its_own_case(tmp_path: Path, sshd: SshdInfo) -> None:
+    cases = _cases_dir(tmp_path, CRASHERS, real=())
+    proc, by = _run(tmp_path, sshd, cases)
+    assert proc.returncode == 2, proc.stdout + proc.stderr  # errors, no failures
+    want = {"dynptr/a_sys_exit": "sys.exit(0)", "dynptr/b_os_exit": "exit status 0",
+            "dynptr/c_kill_self": "SIGKILL", "dynptr/d_close_fds": "file descriptors",
+            "dynptr/e_rm_workdir": "removed the agent's work directory"}
+    for cid, words in want.items():
+        assert by[cid]["state"] == "error" and words in by[cid]["reason"], by[cid]
+    assert by["dynptr/f_after"]["state"] == "pass", by["dynptr/f_after"]
+    (host,) = _results(tmp_path)["hosts"]
+    assert not host.get("error"), host.get("error")
+    assert host["facts"]["leftovers"] == [], host["facts"]["leftovers"]
+
+
+def test_a_check_that_kills_the_agent_is_named_and_the_plan_resumes(tmp_path: Path,
+                                                                     sshd: SshdInfo) -> None:
+    cases = _cases_dir(tmp_path, {
+        "dynptr/a_before.py": _case("runs first", 't.detail("ran", True)'),
+        "dynptr/b_kill_agent.py": _case("SIGKILLs the agent",
+                                        "import os, signal\n"
+                                        "os.kill(os.getppid(), signal.SIGKILL)\n"
+                                        "import time\ntime.sleep(5)"),
+        "dynptr/c_after.py": _case("runs after", 't.detail("ran", True)'),
+    }, real=())
+    proc, by = _run(tmp_path, sshd, cases)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert by["dynptr/a_before"]["state"] == "pass"
+    b = by["dynptr/b_kill_agent"]
+    assert b["state"] == "error" and b["reason"].startswith("agent-died:"), b
+    assert by["dynptr/c_after"]["state"] == "pass", by["dynptr/c_after"]
+    (host,) = _results(tmp_path)["hosts"]
+    assert not host.get("error"), host.get("error")
+    # The dead agent's work directory is removed with the run's others.
+    assert host["facts"]["leftovers"] == [], host["facts"]["leftovers"]

@@ -52,11 +52,33 @@ class Bundle(object):
 
         self.path = path
         self.zip = None
+        self.fd = None
         if os.path.isfile(path):
+            # Held open: if a check removes the work directory, restore() puts the
+            # bundle back (the agent's lazily imported modules are in it too).
+            self.fd = os.open(path, os.O_RDONLY)
             try:
                 self.zip = zipimport.zipimporter(path)
             except zipimport.ZipImportError:
                 self.zip = None
+
+    def restore(self):
+        """Write the bundle back to its path from the open descriptor."""
+        if self.fd is None or os.path.exists(self.path):
+            return
+        tmp = self.path + ".restore"
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            while True:
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    break
+                while chunk:
+                    chunk = chunk[os.write(out, chunk):]
+        finally:
+            os.close(out)
+        os.rename(tmp, self.path)
 
     def read(self, name):
         if self.zip is not None:
@@ -129,6 +151,12 @@ class Emitter(object):
             except OSError:
                 pass
             self.fd = None
+
+    def reopen(self, journal_path):
+        """A new journal file (a check removed the old one with the work directory)."""
+        self.close()
+        self.journal = os.fdopen(os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                         0o600), "a")
 
     def close(self):
         if self.journal is not None:
@@ -358,7 +386,14 @@ class Agent(object):
             if entry["id"] in done:
                 continue
             self.emitter.emit({"event": "start", "case": entry["id"]})
-            self.emitter.emit(self.run_case(entry))
+            ev = self.run_case(entry)
+            if self._restore_workdir():
+                ev = result_event(entry["id"], "error", "the check removed the agent's work "
+                                  "directory %s (made again); its own verdict was %s: %s"
+                                  % (self.workdir, ev.get("state"), ev.get("reason")),
+                                  duration=ev.get("duration") or 0.0, details=ev.get("details"),
+                                  output=ev.get("output") or "")
+            self.emitter.emit(ev)
             count += 1
         if self.plan.get("clean_up"):
             self.clean_up()
@@ -415,12 +450,81 @@ class Agent(object):
                 if obj_source is None:
                     return result_event(cid, "error", "object %s is missing from the bundle"
                                         % obj_name)
+        return self._isolated(cid, lambda: self._import_and_execute(cid, meta, entry,
+                                                                    obj_source, details),
+                              float(entry.get("timeout") or 60))
+
+    def _import_and_execute(self, cid, meta, entry, obj_source, details):
         try:
             ns = _load_check(self.bundle, entry)
         except Exception:
             return result_event(cid, "error", "the check module failed to import",
                                 output=_traceback())
         return self._execute(cid, ns, meta, entry, obj_source, details)
+
+    def _isolated(self, cid, work, timeout):
+        """work() -> result event, run in a child process: a check that exits
+        (sys.exit, os._exit), kills itself or closes the agent's descriptors ends
+        only that child, and the case is an error naming what it did (docs/design.md:
+        "One process per check"). The child loads, attaches and triggers itself, so
+        kmx_ours() (its own tgid) and the objects it owns are its own."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = _CHILD_CRASHED
+            try:
+                os.close(r)
+                data = json.dumps(work(), sort_keys=True, default=str).encode("utf-8")
+                code = _CHILD_NO_PIPE
+                while data:
+                    data = data[os.write(w, data):]
+                code = 0
+            except BaseException as e:  # sys.exit, KeyboardInterrupt: say which
+                if code == _CHILD_CRASHED:
+                    try:
+                        data = json.dumps(result_event(
+                            cid, "error", "the check ended its process: %s" % _what(e),
+                            output=_traceback())).encode("utf-8")
+                        while data:
+                            data = data[os.write(w, data):]
+                        code = 0
+                    except BaseException:
+                        pass
+            finally:
+                os._exit(code)
+        os.close(w)
+        t0 = time.monotonic()
+        chunks, status = [], None
+        try:
+            chunks, status = _collect(r, pid, timeout + CHILD_GRACE)
+        except KeyboardInterrupt:
+            _stop_child(pid)  # SIGTERM: its `finally` releases what it holds
+            raise
+        finally:
+            os.close(r)
+        duration = time.monotonic() - t0
+        data = b"".join(chunks)
+        if data and status is not None and os.WIFEXITED(status) and \
+                os.WEXITSTATUS(status) == 0:
+            try:
+                ev = json.loads(data.decode("utf-8", "replace"))
+                if isinstance(ev, dict) and ev.get("case") == cid:
+                    return ev
+            except ValueError:
+                pass
+        return result_event(cid, "error", _death(status, timeout + CHILD_GRACE), duration=duration)
+
+    def _restore_workdir(self):
+        """True when a check removed the work directory: it comes back (mode 0700)
+        with a new journal, so that case is named and the next is not blamed."""
+        if os.path.isdir(self.workdir):
+            return False
+        os.makedirs(self.workdir, mode=0o700, exist_ok=True)
+        self.bundle.restore()
+        self.emitter.reopen(os.path.join(self.workdir, "journal.jsonl"))
+        if self.remote is not None:
+            self.remote.header_dir = None  # its build directory went with it
+        return True
 
     def _remember(self, owned):
         """Append a case's new object ids to WORKDIR/own_objects.jsonl, which clean-up
@@ -537,6 +641,96 @@ class Agent(object):
             output = out_text + ("\n" + output if output else "")
         return result_event(cid, state, reason, rclass, duration, t.details, vlog, lines,
                             output.strip("\n"))
+
+
+# How a case's child process ends when it could not deliver a result itself.
+_CHILD_CRASHED = 70
+_CHILD_NO_PIPE = 71
+CHILD_GRACE = 20.0  # past the case's timeout (its own SIGALRM), for its clean-up
+
+
+def _what(exc):
+    if isinstance(exc, SystemExit):
+        return "sys.exit(%r)" % (exc.code,)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGTERM or SIGINT)"
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
+def _collect(r, pid, limit):
+    """Read the child's result from `r` and reap the child; after `limit` seconds
+    SIGKILL it. (chunks, wait status; ("killed", limit) if it had to be killed;
+    None if it could not be reaped). EOF alone does not end the wait, nor does the
+    child's exit wait for EOF: a process the check forked may hold the pipe."""
+    import select
+
+    deadline = time.monotonic() + limit
+    chunks, eof, status, nap = [], False, None, 0.001
+    while True:
+        # After EOF the child is normally exiting: poll its status quickly, then
+        # less often (a process it forked may also hold the pipe, so EOF can wait).
+        ready, _, _ = select.select([] if eof else [r], [], [], nap if eof else 0.2)
+        nap = min(nap * 2, 0.2)
+        while ready and not eof:
+            data = os.read(r, 1 << 16)
+            eof = not data
+            chunks.append(data)
+            ready, _, _ = select.select([r], [], [], 0)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            # What it wrote before it exited is in the pipe already.
+            while not eof and select.select([r], [], [], 0)[0]:
+                data = os.read(r, 1 << 16)
+                eof = not data
+                chunks.append(data)
+            return chunks, status
+        if time.monotonic() > deadline:
+            _stop_child(pid, signal.SIGKILL)
+            return chunks, ("killed", limit)
+
+
+def _stop_child(pid, sig=signal.SIGTERM, wait=10.0):
+    """Signal the case's child and reap it, SIGKILL after `wait` s; a child stuck in
+    the kernel may never be reaped (then it is left, and clean-up reports it)."""
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        return None
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except OSError:
+            return None
+        if done:
+            return status
+        time.sleep(0.1)
+    if sig != signal.SIGKILL:
+        return _stop_child(pid, signal.SIGKILL, wait)
+    return None
+
+
+def _death(status, limit):
+    """Why a case's child gave no result, in one sentence."""
+    if isinstance(status, tuple):
+        return "the check did not end within %gs (its timeout and %gs of grace) and was " \
+               "killed" % (status[1], CHILD_GRACE)
+    if status is None:
+        return "the check's process could not be reaped"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "signal %d" % sig
+        return "the check's process was killed by %s" % name
+    code = os.WEXITSTATUS(status)
+    if code == _CHILD_NO_PIPE:
+        return "the check closed the agent's file descriptors: its result could not be sent"
+    if code == _CHILD_CRASHED:
+        return "the check's process failed before it had a result"
+    return "the check ended its process with exit status %d (os._exit?) before its " \
+           "result" % code
 
 
 def compile_failed(cid, what, output, details=None):
