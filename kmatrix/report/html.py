@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from kmatrix.errors import printable
 from kmatrix.fileutil import atomic_write
 from kmatrix.report import (
     CLASS_LEGEND,
@@ -197,7 +198,9 @@ _JS = """
 
 
 def _e(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    # Control characters (ESC, NUL... from a target or a foreign file) are shown
+    # as \x1b etc.: a raw NUL is invalid HTML and ESC has no business in a page.
+    return html.escape(printable("" if v is None else str(v), keep="\n\t"), quote=True)
 
 
 def _safe_url(url: str) -> Optional[str]:
