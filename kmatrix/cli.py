@@ -475,6 +475,11 @@ def _internal_error(e: BaseException) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # Text from targets, result files and argv (surrogateescape) may hold what the
+        # terminal's encoding cannot: escape it rather than die in print().
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
