@@ -320,8 +320,8 @@ def _descendants(pid):
 
 
 def run(t):
-    with open(%(pidfile)r, "w") as f:
-        f.write(str(os.getpid()))
+    with open(%(pidfile)r, "w") as f:  # the check runs in a child of the agent
+        f.write("%%d %%d" %% (os.getpid(), os.getppid()))
     mine = set()
     p = os.getpid()
     while p > 1:
@@ -359,7 +359,7 @@ def test_dead_host_is_reset_with_reset_cmd_and_the_run_resumes(tmp_path: Path,
     # The "power cycle": kill what ran on the dead box and bring its sshd back.
     reset = tmp_path / "reset.sh"
     reset.write_text("#!/bin/sh\n"
-                     f"kill -9 \"$(cat {pidfile})\" 2>/dev/null\n"
+                     f"kill -9 $(cat {pidfile}) 2>/dev/null\n"
                      f"echo reset >> {tmp_path / 'resets'}\n"
                      f"exec /usr/sbin/sshd -f {sshd.dir / 'sshd_config'}\n")
     reset.chmod(0o755)
