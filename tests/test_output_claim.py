@@ -55,11 +55,12 @@ def test_two_runs_with_one_run_id_started_together_never_share_it(tmp_path: Path
         go = threading.Barrier(2)
         procs: list[subprocess.CompletedProcess[str]] = []
 
-        def one() -> None:
+        def one(go: threading.Barrier, argv: list[str],
+                procs: list[subprocess.CompletedProcess[str]]) -> None:
             go.wait()
             procs.append(subprocess.run(argv, capture_output=True, text=True, timeout=300))
 
-        threads = [threading.Thread(target=one) for _ in range(2)]
+        threads = [threading.Thread(target=one, args=(go, argv, procs)) for _ in range(2)]
         for t in threads:
             t.start()
         for t in threads:
