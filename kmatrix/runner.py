@@ -322,9 +322,13 @@ class HostRun:
         self._launch = launch  # so that interrupt() can end the wait for the facts
         try:
             facts = launch.start(self._python_hint())
-        except BaseException:
+        except BaseException as e:
             self._launch = None
             launch.close()
+            if self.opts.stop.is_set() and isinstance(e, KmatrixError):
+                # Our own interrupt closed the stream: nothing to say about python3.
+                raise KmatrixError(f"host {self.host.name}: interrupted while the target "
+                                   "gathered its facts") from None
             raise
         self.workdir = str(facts.get("workdir") or "") or None
         if self.workdir:
@@ -771,6 +775,7 @@ class HostRun:
             return kind
         if kind == "hello" and _num(ev.get("pid")):
             self._agent_pid = int(ev["pid"])
+            self._stale(ev.get("stale"))
             if ev.get("libbpf_error"):
                 # One host-level line saying what the target lacks (glibc, libelf...);
                 # the BPF cases then error with the same sentence.
@@ -816,6 +821,25 @@ class HostRun:
         done = len(self.result.cases)
         self.progress.case(self.host.name, done, total, cid, cr.verdict, cr.reason)
         return kind
+
+    def _stale(self, stale: Any) -> None:
+        """What earlier runs whose controller died left on this target, which the
+        agent reaped and removed (kmatrix_agent.leftovers.sweep): said, and kept."""
+        if not isinstance(stale, list) or not stale:
+            return
+        found = self.result.facts.setdefault("stale_workdirs", [])
+        for s in stale[:50]:
+            if not isinstance(s, dict):
+                continue
+            procs = [f"{_s(p.get('comm'))[:32]} ({p.get('pid')})"
+                     for p in (s.get("processes") or [])[:20] if isinstance(p, dict)]
+            entry = {"workdir": _s(s.get("workdir"))[:300], "removed": s.get("removed") is True,
+                     "processes": procs}
+            found.append(entry)
+            self.warnings.append(
+                f"{self.host.name}: an earlier run whose controller died left "
+                f"{entry['workdir']}" + (f" and processes {', '.join(procs)}" if procs else "")
+                + ("; removed" if entry["removed"] else "; could not be removed"))
 
     def _oversize(self, line: str) -> None:
         """An event line over the bound (the agent clips its events, so this is a

@@ -350,6 +350,7 @@ class Agent(object):
                                                      lambda: self.facts["kernel_config"]))
         self.lib = None
         self.lib_error = None
+        self.cgroup_left = None  # main() moves a real run into its own cgroup
         try:
             # plan["libbpf"]: the bundled build, loaded by path, or the target's own
             self.lib = _libload.load(bundle, plan, self.workdir)
@@ -369,7 +370,10 @@ class Agent(object):
         return self.btf_ids().keys()
 
     def hello(self):
-        self.emitter.emit({"event": "hello", "agent": AGENT_VERSION,
+        # What earlier runs whose controller died left here: reaped and removed now
+        # (the controller reports it), unless a live run holds it.
+        stale = _leftovers.sweep(self.workdir)
+        self.emitter.emit({"event": "hello", "agent": AGENT_VERSION, "stale": stale,
                            "python": platform.python_version(),
                            "libbpf": self.lib.version() if self.lib else None,
                            "libbpf_error": self.lib_error, "pid": os.getpid(),
@@ -406,6 +410,7 @@ class Agent(object):
         stays: its journal is what a reconnecting controller follows."""
         t0 = time.monotonic()
         after = _leftovers.snapshot(self.workdir, before=self.facts.get("inventory"))
+        _leftovers.leave_cgroup(self.workdir, self.cgroup_left)
         after["seconds"] = round(time.monotonic() - t0, 3)  # what the check costs a run
         removed = False
         if self.emitter.fd is not None:
@@ -822,7 +827,11 @@ def main(argv=None, archive=None):
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        return Agent(Bundle(archive), plan, emitter, _read_facts(opts["facts"])).run()
+        agent = Agent(Bundle(archive), plan, emitter, _read_facts(opts["facts"]))
+        # Our processes carry the run's cgroup as well as its environment mark: a
+        # daemon a case starts with `env -i` or setsid still counts as ours.
+        agent.cgroup_left = _leftovers.join_cgroup(plan["workdir"])
+        return agent.run()
     except KeyboardInterrupt:
         emitter.emit({"event": "interrupted"})
         return 130
