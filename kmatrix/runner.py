@@ -139,6 +139,7 @@ class HostRun:
         self.guest: Any = None
         self.workdir: Optional[str] = None
         self._done: set[str] = set()
+        self._started_at = 0.0  # monotonic time of the running case's start event
         self._outcomes: dict[str, Any] = {}  # case id -> BuildOutcome (build: local)
         self._stream: Any = None
         self._current: Optional[str] = None  # case the agent said it started
@@ -595,7 +596,8 @@ class HostRun:
         if cid and cid not in self._done:
             cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.FAIL,
                             reason=f"timeout: no progress for {idle:.0f} s; the host still "
-                                   "answers, so the case hung (agent killed)")
+                                   "answers, so the case hung (agent killed)",
+                            duration=round(time.monotonic() - self._started_at, 3))
             self._record(self._apply(cr))
 
     def _reconnect_and_follow(self, err: Exception, by_id: dict[str, Case], total: int) -> bool:
@@ -787,6 +789,7 @@ class HostRun:
             return kind
         if kind == "start" and ev.get("case") in by_id:
             self._current = ev["case"]
+            self._started_at = time.monotonic()  # a hung case's duration is measured here
             return kind
         if kind == "artifact":  # a module the agent built: cached for the next run
             from kmatrix import kmod_cache

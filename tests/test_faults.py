@@ -422,6 +422,7 @@ def test_stuck_case_on_a_live_host_is_a_hang_not_a_dead_kernel(tmp_path: Path,
     stuck = got["perf/zz_stuck"]
     assert stuck["state"] == "fail" and "hung" in stuck["reason"], stuck
     assert "kernel-dead" not in stuck["reason"]
+    assert stuck["duration"] >= 2, stuck["duration"]  # from its start, not 0.0
     # The agent was killed and restarted after the stuck case: the rest still ran.
     assert got["perf/zzz_after"]["state"] == "pass", got["perf/zzz_after"]
     assert _workdirs() == before
