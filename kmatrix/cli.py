@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -463,6 +464,9 @@ def cmd_merge(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
+
+
 def _internal_error(e: BaseException) -> int:
     """A bug, not bad input: the traceback goes to a 0600 file in $TMPDIR and the
     console gets one line naming it."""
@@ -510,6 +514,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_FAIL
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS:
+            return _internal_error(e)
+        # A full or read-only --output is the machine's state, not a bug: one line.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"kmatrix: cannot write {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_INFRA
     except Exception as e:  # noqa: BLE001 - anything else is a bug; never a traceback
         return _internal_error(e)
 

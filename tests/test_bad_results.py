@@ -165,3 +165,30 @@ def test_odd_text_in_a_good_file_is_written_escaped(tmp_path: Path, good: Path) 
     ET.parse(junit)  # XML-invalid characters never reach the file
     again = json.loads((tmp_path / "merged" / "results.json").read_text())
     assert "\\ud800" in again["hosts"][0]["cases"][0]["reason"]
+
+
+def test_a_full_output_disk_is_one_line(tmp_path: Path, good: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)
+    try:
+        big = tmp_path / "big.json"
+        big.write_text(json.dumps(GOOD))
+        fd = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)  # leave the outputs no room
+        try:
+            while os.write(fd, b"x" * 512):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        for argv in (["merge", str(big), "--output", str(full / "m")],
+                     ["report", str(big), "--output", str(full / "r")]):
+            p = _km(*argv)
+            assert p.returncode == 2, p.stderr
+            assert p.stderr.startswith("kmatrix: cannot write ") and "No space left" in p.stderr
+            assert len(p.stderr.strip().splitlines()) == 1 and "internal error" not in p.stderr
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
