@@ -201,9 +201,18 @@ def _validate(data: Any, file: str) -> None:
         jsonschema.Draft202012Validator(RESULTS).iter_errors(data))
     if err is None:
         return
-    where = "results" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                                for p in err.absolute_path)
-    raise InputError(file, None, where, err.message)
+    parts = list(err.absolute_path)
+    message = err.message
+    if err.validator == "required" and isinstance(err.instance, dict):
+        # Name the missing field in the path, as the reader always did.
+        missing = [k for k in err.validator_value if k not in err.instance]
+        if missing:
+            parts.append(missing[0])
+            message = "missing"
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    # hosts[0].cases[1].state; top-level fields as results.run_id
+    where = where[1:] if where.startswith(".hosts") else "results" + where
+    raise InputError(file, None, where, message)
 
 
 def read_results(path: Path | str) -> RunResult:
