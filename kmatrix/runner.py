@@ -973,7 +973,12 @@ class HostRun:
         before = (self.result.facts or {}).get("inventory") or {}
         if isinstance(after, dict):
             left += leftovers(before, after)
-        blind = unchecked(before, after if isinstance(after, dict) else {})
+            blind = unchecked(before, after)
+        else:
+            # No inventory was taken (the work directory and its bundle were gone, e.g.
+            # after a reset): that is what to say, not that bpftool or ip is missing.
+            blind = ["the target's state after the run (no inventory: the agent's work "
+                     "directory was gone, so kmatrix_agent.leftovers could not run)"]
         if blind:
             # A check that could not look must not read as a clean target.
             self.result.facts["leftover_check"] = {"degraded": blind}

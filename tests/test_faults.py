@@ -384,6 +384,10 @@ def test_dead_host_is_reset_with_reset_cmd_and_the_run_resumes(tmp_path: Path,
             assert got[cid]["state"] == "pass", got[cid]
         assert proc.returncode == 2, proc.stderr
         assert _workdirs() == before, "a work directory survived the reset"
+        # bpftool and ip are on this machine: the leftover check after a reset must
+        # not claim they are missing.
+        assert not any("no bpftool" in w or "no ip command" in w for w in data["warnings"]), \
+            data["warnings"]
     finally:
         pid = sshd.dir / "sshd.pid"
         if pid.exists():
