@@ -5,7 +5,7 @@
     .venv/bin/python bench/agent_startup.py --smoke    # loopback sshd, 2 cases
 
 Each host runs the real runner in this process with its transport wrapped in
-``kmatrix.transport.sim.RecordingTransport`` (``transport: record``). The host's
+``bench/simtransport.py`` ``RecordingTransport`` (``transport: record``). The host's
 one exec (kmatrix/launch.py) first prints the facts: ``facts`` is the time from
 the exec to that line (SSH exec, interpreter start, the launcher and the
 preflight). The controller then builds and sends the bundle; the agent's lines
@@ -98,9 +98,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "on the rest of the catalogue, and the full one takes minutes per guest")
     a = ap.parse_args(argv)
     v = C.Verdict("(e) agent start-up")
+    from simtransport import recording
     from sshd import sshd_available, start_sshd
-
-    from kmatrix.transport.sim import recording
 
     rows: list[dict[str, Any]] = []
     cache = L.default_cache()

@@ -3,7 +3,7 @@
     .venv/bin/python bench/sim_scale.py            # full sweep + 16 real sshd hosts + plot
     .venv/bin/python bench/sim_scale.py --smoke    # 1 and 3 simulated hosts, 2 real sshd hosts
 
-Each simulated host (``transport: sim``) is a ``kmatrix.transport.sim.SimTransport``
+Each simulated host (``transport: sim``) is a ``bench/simtransport.py`` ``SimTransport``
 replaying a trace recorded from a real run over the loopback sshd
 (``bench/data/loopback-x86_64.jsonl``; ``--record`` records it again), with injected
 latency and jitter per round trip. ``Run``/``HostRun`` are the real, unmodified
@@ -49,9 +49,8 @@ RSS_TARGET_MIB = 1024.0
 
 def record_trace(path: Path, work: Path) -> None:
     """One real run over a loopback sshd, every transport call recorded."""
+    from simtransport import recording
     from sshd import start_sshd
-
-    from kmatrix.transport.sim import recording
 
     info = start_sshd(work / "rec-sshd")
     try:
@@ -76,8 +75,9 @@ def record_trace(path: Path, work: Path) -> None:
 
 def worker(n: int, latency: float, jitter: float, trace_path: Path,
            work: Path) -> dict[str, Any]:
+    from simtransport import SimModel, Trace, simulated
+
     from kmatrix.inventory import Host
-    from kmatrix.transport.sim import SimModel, Trace, simulated
 
     trace = Trace.load(trace_path)
     ids = {r["case"] for r in trace.results()}
@@ -161,8 +161,7 @@ def run_point(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def real_hosts(k: int, work: Path, trace_path: Path) -> dict[str, Any]:
     """k real sshd processes on loopback vs. the simulator's prediction for k hosts."""
     from loopback import SshdFleet
-
-    from kmatrix.transport.sim import Trace
+    from simtransport import Trace
 
     ids = {r["case"] for r in Trace.load(trace_path).results()}
     with SshdFleet(work / "fleet", k) as fleet:

@@ -90,6 +90,23 @@ def _tool_version(argv: list[str]) -> Optional[str]:
     return (p.stdout or p.stderr).strip()
 
 
+# sha256 of a file by (path, mtime, size): every host of a run keys the same sources,
+# and reading them again per host was most of a warm build's controller time.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if len(_DIGESTS) > 4096:
+            _DIGESTS.clear()
+        _DIGESTS[key] = digest
+    return digest
+
+
 class Builder:
     def __init__(self, cache_dir: Path, *, jobs: Optional[int] = None, clang: str = "clang",
                  bpftool: Optional[str] = None, libbpf_include: Path = LIBBPF_INCLUDE,
@@ -175,7 +192,7 @@ class Builder:
     def _key(self, case: Case, btf_sha: str, argv_flags: list[str], compiler: str) -> str:
         h = hashlib.sha256()
         assert case.src is not None
-        for part in (BUILDER_VERSION, case.src.read_bytes().decode("utf-8", "replace"), btf_sha,
+        for part in (BUILDER_VERSION, _file_digest(case.src), btf_sha,
                      "\0".join(argv_flags), compiler, self.compiler_version(compiler) or "",
                      self._headers_digest(case.src.parent),
                      *(self._headers_digest(d) for d in shared_include_dirs(case))):
@@ -188,7 +205,7 @@ class Builder:
         # Local headers next to the case change its object too.
         h = hashlib.sha256()
         for p in sorted(d.glob("*.h")):
-            h.update(p.name.encode() + b"\0" + p.read_bytes())
+            h.update(p.name.encode() + b"\0" + _file_digest(p).encode())
         return h.hexdigest()
 
     def compile_case(self, case: Case, hdr_dir: Path, btf_sha: str, arch: str) -> BuildOutcome:

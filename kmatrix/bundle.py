@@ -28,8 +28,9 @@ AGENT_DIR = Path(__file__).resolve().parent / "agent"
 
 def agent_source(*names: str) -> bytes:
     """Agent modules free of package imports, concatenated into one script for
-    ``python3 -`` or the launcher (preflight.py, launch.py, btf.py, probes.py)."""
-    return b"\n".join((AGENT_DIR / n).read_bytes() for n in names)
+    ``python3 -`` or the launcher (preflight.py, launch.py, btf.py, probes.py).
+    reasons.py comes first: those modules use its names when not in the package."""
+    return b"\n".join((AGENT_DIR / n).read_bytes() for n in ("reasons.py", *names))
 
 MAIN = """\
 import os

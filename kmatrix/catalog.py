@@ -14,7 +14,6 @@ every case's include path) and names starting with "." or "_".
 from __future__ import annotations
 
 import ast
-import errno as _errno
 import math
 import os
 import re
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kmatrix.agent import requires as _requires
+from kmatrix.agent import tags as _tags
 from kmatrix.errors import InputError
 
 COMPILERS = ("clang", "ziglang")
@@ -233,10 +233,10 @@ def read_case(check: Path) -> dict[str, Any]:
 
 # -- tagged programs in a .bpf.c (kmatrix.h) -----------------------------------------------
 
-TAGS = ("__failure", "__msg", "__msg_or", "__errno", "__rejected_by", "__description",
-        "__requires")
-_TAG_NEEDS = {"__failure": None, "__msg": "string", "__msg_or": "string", "__errno": "name",
-              "__rejected_by": "name", "__description": "string", "__requires": "string"}
+# Tag names, argument kinds and rules: kmatrix/agent/tags.py, shared with the agent's
+# BTF reader. This reader works on the C text because the catalogue needs a tag-only
+# case's __description and __requires before (and without) compiling it.
+TAGS = tuple(_tags.TAGS)
 _PROG_MACRO = re.compile(r"^BPF_[A-Z0-9_]+$")  # BPF_PROG(name, ...), BPF_KPROBE(name, ...)
 _TOKEN = re.compile(r'''
     (?P<ws>\s+)
@@ -330,7 +330,7 @@ def _group(toks: list[tuple[str, str, int]], i: int) -> int:
 
 
 def _tag_value(f: str, toks: list[tuple[str, str, int]], name: str, line: int) -> Optional[str]:
-    need = _TAG_NEEDS[name]
+    need = _tags.TAGS[name][1]
     inner = toks[1:-1] if toks else []
     if need is None:
         if toks:
@@ -411,22 +411,10 @@ def read_programs(src: Path) -> list[Program]:
 
 
 def _check_rejection_tags(f: str, p: Program) -> None:
-    names = [t.name for t in p.tags]
-    if "__msg_or" in names and ("__msg" not in names or
-                                names.index("__msg_or") < names.index("__msg")):
-        raise InputError(f, p.line, "__msg_or", f"program {p.name}: __msg_or(...) adds an "
-                         "alternative to the __msg(...) before it; there is none")
-    if "__failure" in names and "__msg" not in names:
-        raise InputError(f, p.line, "__msg", f"program {p.name} is tagged __failure but names "
-                         "no __msg(\"...\") the refusal must show")
-    for t in p.tags:
-        if t.name == "__errno" and (not (t.value or "").startswith("E") or
-                                    not hasattr(_errno, t.value or "")):
-            raise InputError(f, t.line, "__errno", f"{t.value} is not an errno name")
-        if t.name == "__rejected_by" and t.value not in ("verifier", "libbpf"):
-            raise InputError(f, t.line, "__rejected_by", "say verifier or libbpf")
-        if t.name in ("__msg", "__msg_or") and not t.value:
-            raise InputError(f, t.line, t.name, "an empty message matches anything")
+    for macro, index, msg in _tags.problems([(t.name, t.value) for t in p.tags]):
+        if index is None:
+            raise InputError(f, p.line, macro, f"program {p.name}: {msg}")
+        raise InputError(f, p.tags[index].line, macro, msg)
 
 
 def _requires_from_tags(f: str, p: Program) -> dict[str, Any]:
@@ -513,7 +501,7 @@ def _check_source_tags(src: Path) -> None:
     for p in read_programs(src):
         _check_rejection_tags(f, p)
         for t in p.tags:
-            if t.name in ("__description", "__requires"):
+            if t.name in _tags.METADATA:
                 raise InputError(f, t.line, t.name, "only for a .bpf.c without a .py; this "
                                  "case's metadata is the CASE of its .py")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import fnmatch
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
 from kmatrix import errors
+from kmatrix.agent.kversion import VersionRange, parse_release  # noqa: F401 (re-exported)
 from kmatrix.results import (
     ENVIRONMENT_BLOCKS,
     ERROR,
@@ -35,86 +35,6 @@ from kmatrix.results import (
 XFAIL = "xfail"
 SKIP_EXP = "skip"
 EXPECTATION_STATES = (SKIP_EXP, XFAIL)
-
-_OPS = (">=", "<=", "==", "!=", ">", "<", "=")
-_VERSION_RE = re.compile(r"^\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-_BOUND_RE = re.compile(r"^(>=|<=|==|!=|>|<|=)?\s*(\d+(?:\.\d+){0,2})$")
-
-
-def parse_release(release: str) -> Optional[tuple[int, int, int]]:
-    """Numeric (major, minor, patch) of a kernel release, or None if it has none.
-
-    Only the leading numbers count: "6.1.0-27-amd64" -> (6, 1, 0),
-    "6.12.48+deb13-arm64" -> (6, 12, 48), "7.2.0-rc1-riscv64" -> (7, 2, 0) (an -rc
-    is treated as the release it leads to: suites talk about feature levels, and
-    an rc already carries the merge window's features).
-    """
-    m = _VERSION_RE.match(str(release or ""))
-    if not m:
-        return None
-    return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0))
-
-
-@dataclass(frozen=True)
-class _Bound:
-    op: str
-    version: tuple[int, ...]  # as written: 1 to 3 components
-
-    def ok(self, v: tuple[int, int, int]) -> bool:
-        if self.op in ("==", "!="):
-            # "==6.1" means any 6.1.x: compare only the components written.
-            same = v[: len(self.version)] == self.version
-            return same if self.op == "==" else not same
-        padded = self.version + (0,) * (3 - len(self.version))
-        return {
-            ">=": v >= padded,
-            ">": v > padded,
-            "<=": v <= padded,
-            "<": v < padded,
-        }[self.op]
-
-
-@dataclass(frozen=True)
-class VersionRange:
-    """A comma-separated conjunction like ">=6.1,<6.4"; "*" (no bounds) matches all."""
-
-    text: str
-    bounds: tuple[_Bound, ...] = ()
-
-    @classmethod
-    def parse(cls, text: Any) -> VersionRange:
-        """Parse a range; raise ValueError with a message fit for a one-line error."""
-        if isinstance(text, float):
-            # YAML reads `kernel: 6.10` as the float 6.1: refuse rather than guess.
-            raise ValueError(f"quote the version: YAML read {text!r} as a number")
-        if isinstance(text, int) and not isinstance(text, bool):
-            text = str(text)
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError('expected a version range like ">=6.1,<6.4" or "*"')
-        s = text.strip()
-        if s == "*":
-            return cls("*", ())
-        bounds = []
-        for part in s.split(","):
-            part = part.strip()
-            m = _BOUND_RE.match(part)
-            if not m:
-                raise ValueError(
-                    f"bad version bound {part!r} in {s!r} (expected e.g. \">=6.1,<6.4\", \"6.6\" or \"*\")"
-                )
-            op = m.group(1) or "=="
-            op = "==" if op == "=" else op
-            bounds.append(_Bound(op, tuple(int(x) for x in m.group(2).split("."))))
-        return cls(s, tuple(bounds))
-
-    def contains(self, release: str) -> bool:
-        if not self.bounds:
-            return True
-        v = parse_release(release)
-        if v is None:
-            return False  # an unknown kernel never matches a constrained range
-        return all(b.ok(v) for b in self.bounds)
-
 
 @dataclass(frozen=True)
 class Expectation:

@@ -677,18 +677,33 @@ class _SshConfig:
         return value.split()[0] if value.split() else value
 
     def where(self, key: str, value: str, opts: dict[str, Any], alias: str) -> str:
-        """``FILE:LINE`` of the line that gave ``key`` this (expanded) value, else FILE."""
+        """``FILE:LINE`` of the line that gave ``key`` this (expanded) value, else FILE.
+
+        paramiko expands tokens (%h, ~) only inside lookup(), so the line is found
+        with its public API: look the alias up again without one candidate line at
+        a time; the line whose absence drops ``value`` from the answer gave it.
+        Only error messages (and UserKnownHostsFile's first word) ask, so the extra
+        parses cost nothing on a good inventory.
+        """
+        from paramiko.config import SSHConfig
+
+        def count(got: Any) -> int:
+            if isinstance(got, list):
+                return [str(x) for x in got].count(value)
+            return int(got is not None and str(got) == value)
+
+        texts = [t for *_, t in self.lines]
+        have = count(opts.get(key))
         first = ""
-        for f, n, k, v, _ in self.lines:
+        for i, (f, n, k, _, _) in enumerate(self.lines):
             if k != key:
                 continue
             first = first or f"{f}:{n}"
-            raw = v[1:-1] if len(v) > 1 and v.startswith('"') and v.endswith('"') else v
             try:
-                expanded = self.config._tokenize(opts, alias, key, raw)
-            except Exception:  # noqa: BLE001 - a private helper: fall back to the raw text
-                expanded = raw
-            if value in (raw, expanded):
+                without = SSHConfig.from_text("\n".join(texts[:i] + texts[i + 1:])).lookup(alias)
+            except Exception:  # noqa: BLE001 - as in lookup(): paramiko raises several kinds
+                continue
+            if count(without.get(key)) < have:
                 return f"{f}:{n}"
         return first or str(self.path)
 

@@ -46,9 +46,9 @@ def probe_script() -> bytes:
         _PROBE_MAIN.encode()
 
 
-def run_probes(hr: Any) -> dict[str, Any]:
+def run_probes(session: Any) -> dict[str, Any]:
     """The same probes the agent runs before its cases, in one exec on the target."""
-    return hr.run_script(probe_script(), [], "capability probes")
+    return session.run_script(probe_script(), [], "capability probes")
 
 
 def probe_facts(facts: dict[str, Any], btf: Path) -> dict[str, Any]:
@@ -84,20 +84,39 @@ def probe_facts(facts: dict[str, Any], btf: Path) -> dict[str, Any]:
 
 def probe_host(host: Host, cache_dir: Path, trust_on_first_use: bool,
                progress: Progress) -> dict[str, Any]:
-    from kmatrix.runner import HostRun, RunOptions
+    """What one host's kernel offers: its Machine started, one Session, the preflight
+    and the capability probes piped through it, and its BTF (cached)."""
+    import threading
 
-    opts = RunOptions(out_dir=cache_dir / "probe", cache_dir=cache_dir,
-                      trust_on_first_use=trust_on_first_use)
-    hr = HostRun(host, [], None, opts, progress, lambda: None)  # type: ignore[arg-type]
+    from kmatrix.btfcache import fetch_btf
+    from kmatrix.bundle import agent_source
+    from kmatrix.machine import check_facts, check_machine, machine_for
+    from kmatrix.session import FIRST, Session, with_tofu
+
+    say = lambda m: progress.host(host.name, m)  # noqa: E731
+    host_dir = cache_dir / "probe" / host.name
+    host_dir.mkdir(parents=True, exist_ok=True)
+    machine = machine_for(host, say, cache_dir=cache_dir, host_dir=host_dir,
+                          stop=threading.Event())
+    session: Any = None
     try:
-        facts = hr.open_session(probe=True)
-        facts["probes"] = run_probes(hr)
-        btf = hr.fetch_btf(facts)
+        reachable = with_tofu(machine.start(), trust_on_first_use)
+        say(f"connecting to {reachable.label}")
+        session = Session(reachable, progress)
+        session.connect(FIRST)
+        facts = session.run_script(agent_source("preflight.py"), ["--probe"], "preflight",
+                                   f" — is {host.python} (>= 3.7) installed on the target?")
+        check_facts(host, facts)
+        check_machine(host, facts)
+        facts["probes"] = run_probes(session)
+        btf = fetch_btf(session.transport, host.name, facts, cache_dir, say)
         return {"host": host.name, **probe_facts(facts, btf)}
     except KmatrixError as e:
         return {"host": host.name, "error": str(e)}
     finally:
-        hr.teardown()
+        if session is not None:
+            session.close()
+        machine.stop()
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
@@ -131,5 +150,6 @@ def probe_hosts(hosts: list[Host], as_json: bool, trust_on_first_use: bool, cach
     progress = Progress()
     with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), 16))) as ex:
         rows = list(ex.map(lambda h: probe_host(h, cache_dir, trust_on_first_use, progress), hosts))
+    progress.close()  # the live table stops before the result is printed under it
     print(json.dumps(rows, indent=2, sort_keys=True) if as_json else render_table(rows))
     return EXIT_INFRA if any("error" in r for r in rows) else EXIT_OK

@@ -1,10 +1,11 @@
 """Live progress for a run, one row per host.
 
-On a terminal it is a rich live table: phase (boot, connect, build, run...),
-case N/M, the case that just finished, pass/fail/skip/other counts. Notable
-events (errors, failures, reconnects) also print above the table so they stay in
-the scrollback. When the stream is not a terminal, as in CI logs, every event is
-one plain line instead: ``  12.3s [host] message``.
+On a terminal it is a table drawn by rich.live.Live: phase (boot, connect,
+build, run...), case N/M, the case that just finished, pass/fail/skip/other
+counts. Notable events (errors, failures, reconnects) print above the table
+through Live's console so they stay in the scrollback. When the stream is not a
+terminal (CI logs), with NO_COLOR or TERM=dumb, every event is one plain line
+instead: ``  12.3s [host] message``. With -q nothing is printed.
 
 The runner calls ``host(name, message)`` and ``case(...)``; the phase is read
 from the message when the caller does not say it with ``phase(...)``.
@@ -17,7 +18,7 @@ characters escaped (``\x1b``...): a target must not be able to drive the termina
 
 from __future__ import annotations
 
-import io
+import atexit
 import os
 import sys
 import threading
@@ -70,11 +71,12 @@ class HostState:
 
 
 def want_live(stream: TextIO) -> bool:
-    """A live table only on a real terminal; KMATRIX_PROGRESS=plain|live overrides."""
+    """A live table only on a real terminal that may be drawn on (not TERM=dumb, no
+    NO_COLOR: https://no-color.org); KMATRIX_PROGRESS=plain|live overrides."""
     forced = os.environ.get("KMATRIX_PROGRESS", "").lower()
     if forced in ("plain", "live"):
         return forced == "live"
-    if os.environ.get("TERM") == "dumb":
+    if os.environ.get("TERM") == "dumb" or os.environ.get("NO_COLOR"):
         return False
     try:
         return bool(stream.isatty())
@@ -91,7 +93,8 @@ class Progress:
         self._lock = threading.RLock()
         self._hosts: dict[str, HostState] = {}
         self._t0 = time.monotonic()
-        self._drawn = 0  # lines of the table last drawn on a terminal
+        self._live: Any = None  # rich.live.Live, started with the first host row
+        self._console: Any = None
         self._closed = False
 
     # -- events ---------------------------------------------------------------
@@ -151,6 +154,10 @@ class Progress:
         """Stop redrawing; the last table stays on screen with the cursor below it."""
         with self._lock:
             self._closed = True
+            if self._live is not None:
+                self._live.stop()  # also shows the cursor again
+                atexit.unregister(self.close)
+                self._live = None
 
     def __enter__(self) -> Progress:
         return self
@@ -173,42 +180,46 @@ class Progress:
         with self._lock:
             print(f"{stamp} {safe}", file=self.stream, flush=True)
 
-    # The table is redrawn in place: move up over the last frame, clear, print the new one.
-    # Nothing is drawn after close(), so whatever the caller prints then is never overwritten.
+    # rich.live.Live redraws the table in place; what is printed through its console
+    # goes above the table. Nothing is drawn after close(), so whatever the caller
+    # prints then is never overwritten.
     def _print(self, text: str) -> None:
         if self._closed:
             return
+        from rich.text import Text
+
         stamp = f"{time.monotonic() - self._t0:7.1f}s "
-        self._draw(above=stamp + text)
+        # Text, never markup, and escaped: the target's text is shown, not obeyed.
+        self._rich_console().print(Text(printable(stamp + text, keep="\t")), soft_wrap=True)
 
     def _refresh(self) -> None:
         if self._closed or not [h for h in self._hosts if h != "kmatrix"]:
             return
-        self._draw()
+        console = self._rich_console()
+        console.width = self._width()
+        if self._live is None:
+            from rich.live import Live
 
-    def _draw(self, above: str = "") -> None:
-        frame = self._render() if [h for h in self._hosts if h != "kmatrix"] else ""
-        out = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
-        if above:
-            out += printable(above, keep="\t") + "\n"  # escapes the target's text, not our own CSI
-        out += frame
-        self.stream.write(out)
-        self.stream.flush()
-        self._drawn = frame.count("\n")
+            self._live = Live(self._table(), console=console, auto_refresh=False,
+                              redirect_stdout=False, redirect_stderr=False)
+            self._live.start()
+            atexit.register(self.close)  # a caller that never closes still gets its cursor back
+        else:
+            self._live.update(self._table(), refresh=True)
+
+    def _rich_console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, force_terminal=True, width=self._width(),
+                                    soft_wrap=False)
+        return self._console
 
     def _width(self) -> int:
         try:
             return max(60, os.get_terminal_size(self.stream.fileno()).columns - 1)
         except (AttributeError, OSError, ValueError):
             return 119
-
-    def _render(self) -> str:
-        from rich.console import Console
-
-        buf = io.StringIO()
-        Console(file=buf, force_terminal=True, width=self._width(), soft_wrap=False).print(
-            self._table())
-        return buf.getvalue()
 
     def _table(self) -> Any:
         from rich.table import Table

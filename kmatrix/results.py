@@ -6,8 +6,17 @@ tools can read it without kmatrix.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import threading
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
+
+# Why a case was skipped: defined once, in the agent, and re-exported here.
+from kmatrix.agent.reasons import (  # noqa: F401
+    ENVIRONMENT_BLOCKS,
+    HARDWARE_MISSING,
+    KERNEL_LACKS,
+    REASON_CLASSES,
+)
 
 # Raw states a case can end in, as the agent (or the controller) reports them.
 PASS = "pass"
@@ -16,11 +25,6 @@ SKIP = "skip"
 ERROR = "error"
 STATES = (PASS, FAIL, SKIP, ERROR)
 
-# Why a case was skipped. Anything else is a bug in the case or the agent.
-KERNEL_LACKS = "kernel-lacks"
-ENVIRONMENT_BLOCKS = "environment-blocks"
-HARDWARE_MISSING = "hardware-missing"
-REASON_CLASSES = (KERNEL_LACKS, ENVIRONMENT_BLOCKS, HARDWARE_MISSING)
 
 # Verdicts: the state after expectations from suites/ are applied.
 V_PASS = "pass"
@@ -51,7 +55,8 @@ class CaseResult:
     description: str = ""  # CASE["description"]: what the case proves, for reports
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow, like HostResult's: for json.dumps, which walks the values anyway.
+        return _shallow(self, "")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaseResult:
@@ -90,6 +95,9 @@ class HostResult:
         return h
 
 
+_WARN_LOCK = threading.Lock()
+
+
 @dataclass
 class RunResult:
     run_id: str
@@ -101,6 +109,14 @@ class RunResult:
     kmatrix_version: str = ""
     hosts: list[HostResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. expired expectations
+
+    def warn(self, msg: str) -> None:
+        """The run's one warnings channel: every part of a run (hosts in their
+        threads, the suite's expired expectations, Ctrl-C) says what it noticed
+        here, once, in the order noticed."""
+        with _WARN_LOCK:
+            if msg not in self.warnings:
+                self.warnings.append(msg)
 
     def to_dict(self) -> dict[str, Any]:
         d = _shallow(self, "hosts")

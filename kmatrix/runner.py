@@ -14,14 +14,11 @@ already ran.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import fnmatch
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import threading
 import time
 import traceback
@@ -29,15 +26,17 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from kmatrix import __version__, results
 from kmatrix.catalog import Case
 from kmatrix.errors import KmatrixError, TransportError
 from kmatrix.expectations import os_tags
 from kmatrix.inventory import Host
+from kmatrix.machine import check_facts, check_machine, machine_for
 from kmatrix.progress import Progress
 from kmatrix.results import CaseResult, HostResult, RunResult
+from kmatrix.session import AFTER_RESTART, FIRST, Session, after_drop, with_tofu
 from kmatrix.suite import Suite, apply
 from kmatrix.transport.base import OVERSIZE, CommandTimeout
 
@@ -124,7 +123,8 @@ class HostRun:
     """Everything that happens to one host during a run."""
 
     def __init__(self, host: Host, cases: list[Case], suite: Suite, opts: RunOptions,
-                 progress: Progress, on_update: Any) -> None:
+                 progress: Progress, on_update: Any,
+                 warn: Optional[Callable[[str], None]] = None) -> None:
         self.host = host
         self.cases = cases
         self._catalogue = {c.id: c for c in cases}
@@ -133,10 +133,13 @@ class HostRun:
         self.opts = opts
         self.progress = progress
         self.on_update = on_update  # called with no args whenever results change
+        self.warn = warn or RunResult(run_id="").warn  # the run's warnings channel
         self.result = HostResult(name=host.name, arch=host.arch)
         self.host_dir = opts.out_dir / host.arch / "hosts" / _safe(host.name)
-        self.transport: Any = None
-        self.guest: Any = None
+        self.machine = machine_for(host, lambda m: self.progress.host(host.name, m),
+                                   cache_dir=opts.cache_dir, host_dir=self.host_dir,
+                                   stop=opts.stop, health_rules=opts.health_rules)
+        self.session: Optional[Session] = None
         self.workdir: Optional[str] = None
         self._done: set[str] = set()
         self._started_at = 0.0  # monotonic time of the running case's start event
@@ -152,9 +155,8 @@ class HostRun:
         self._removed: set[str] = set()  # ... and those the agent or launcher removed
         self._after: Optional[dict[str, Any]] = None  # the agent's leftover inventory
         self._agent_ran = False  # a bundle was sent: cases may have left something
-        self._console_offset = 0
-        self.reconnects = 0
         self.recoveries = 0
+        self.finished = False  # run() returned: self.result no longer changes
 
     # -- phases ---------------------------------------------------------------
     def run(self) -> HostResult:
@@ -175,44 +177,43 @@ class HostRun:
         finally:
             self.teardown()
             self.result.timings["total"] = round(time.monotonic() - t0, 3)
+            self.finished = True
             self.on_update()
         return self.result
 
     def _phase(self, name: str, t0: float) -> None:
         self.result.timings[name] = round(time.monotonic() - t0, 3)
 
-    def open_session(self, probe: bool = False) -> dict[str, Any]:
-        """Boot (lab hosts), connect and gather the facts: for a run, by starting the
-        agent's one exec (the launcher waits for its bundle); for `kmatrix probe`, by
-        piping the preflight alone."""
+    @property
+    def transport(self) -> Any:
+        return self.session.transport if self.session is not None else None
+
+    def open_session(self) -> dict[str, Any]:
+        """Start the machine (boot a lab guest), connect, and gather the facts by
+        starting the agent's one exec (the launcher waits for its bundle)."""
         host = self.host
         self.host_dir.mkdir(parents=True, exist_ok=True)
-        if host.qemu is not None:
-            t = time.monotonic()
-            host = self._boot_guest()
-            self._phase("boot", t)
         t = time.monotonic()
-        from kmatrix.transport import open_transport
-
-        if self.opts.trust_on_first_use and not host.trust_on_first_use:
-            host = dataclasses.replace(host, trust_on_first_use=True)
-        self.active_host = host
+        host = self.machine.start()
+        if self.machine.kind == "lab":
+            self._phase("boot", t)
+            # How the guest came up, for results: a restored VM snapshot or a cold boot.
+            self.result.properties["lab.boot"] = "snapshot" if self.machine.restored else "cold"
+        t = time.monotonic()
+        host = with_tofu(host, self.opts.trust_on_first_use)
         self.progress.host(host.name, f"connecting to {host.label}")
-        self.transport = open_transport(host)
-        self.transport.connect()
+        self.session = Session(host, self.progress, self.opts.stop)
+        self.session.connect(FIRST)
         self._phase("connect", t)
 
         t = time.monotonic()
-        facts = self._preflight() if probe else self._start_launch()
+        facts = self._start_launch()
         self._phase("preflight", t)
         self.result.facts = facts
         self.result.kernel = (facts.get("uname") or {}).get("release", "")
         self.result.os_release = (facts.get("os_release") or {}).get("PRETTY_NAME", "")
         self.result.env_tags = env_tags(host, facts)
-        machine = (facts.get("uname") or {}).get("machine")
-        if machine and machine != host.arch:
-            raise KmatrixError(f"host {host.name}: hosts.yaml says arch {host.arch}, "
-                               f"but the target reports {machine}")
+        check_machine(host, facts)
         self.progress.host(host.name, f"kernel {self.result.kernel}, "
                            f"{self.result.os_release}, libbpf {facts.get('libbpf')}, "
                            f"tags {','.join(self.result.env_tags) or '-'}")
@@ -254,62 +255,6 @@ class HostRun:
             self._rerun(to_run, failed)
         self._phase("cases", t)
 
-    def _boot_guest(self) -> Host:
-        from kmatrix.lab import image as lab_image
-        from kmatrix.lab import qemu as lab_qemu
-
-        host = self.host
-        spec = host.qemu
-        img = lab_image.ensure_image(host.arch, spec, self.opts.cache_dir / "images",
-                                     lambda m: self.progress.host(host.name, m),
-                                     cancel=self.opts.stop)
-        self.guest = lab_qemu.Guest(host.arch, spec, img, self.host_dir)
-        self.progress.host(host.name, "booting QEMU guest (TCG)")
-        self.guest.start()
-        self.guest.wait_ssh(timeout=getattr(spec, "boot_timeout", 300), cancel=self.opts.stop)
-        note = getattr(self.guest, "boot_note", "")
-        self.progress.host(host.name, f"guest up on 127.0.0.1:{self.guest.port}"
-                           + (f": {note}" if note else ""))
-        # How the guest came up, for results: a restored VM snapshot or a cold boot.
-        self.result.properties["lab.boot"] = (
-            "snapshot" if getattr(self.guest, "restored", False) else "cold")
-        known = self.host_dir / "known_hosts"
-        self.guest.write_known_hosts(known)
-        return dataclasses.replace(
-            # A guest restored from a snapshot has an empty TCG translation cache, so
-            # its first SSH login can take many seconds on a loaded machine.
-            host, connect_timeout=max(host.connect_timeout, 60.0),
-            address="127.0.0.1", port=self.guest.port, user="root",
-            identity_file=str(host.identity_file or img.client_key),
-            known_hosts=str(host.known_hosts or known) if spec.image else str(known),
-        )
-
-    def run_script(self, src: bytes, args: list[str], what: str,
-                   hint: str = "") -> dict[str, Any]:
-        """Pipe a stdlib-only script to the target's Python; its last stdout line is a
-        JSON object. Used for the preflight and `kmatrix probe`'s capability probes."""
-        res = self.transport.run([self.host.python, "-", *args], stdin=src, timeout=120)
-        if res.returncode != 0:
-            err = res.stderr.decode(errors="replace").strip().splitlines()
-            raise KmatrixError(f"host {self.host.name}: {what} failed (exit {res.returncode}): "
-                               f"{' '.join(err[-3:]) or 'no output'}{hint}")
-        try:
-            out = json.loads(res.stdout.decode(errors="replace").strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            out = None
-        if not isinstance(out, dict):
-            raise KmatrixError(f"host {self.host.name}: {what} printed no JSON object")
-        return out
-
-    def _preflight(self) -> dict[str, Any]:
-        """`kmatrix probe`'s facts: the preflight piped on its own (it makes no workdir)."""
-        from kmatrix.bundle import agent_source
-
-        facts = self.run_script(agent_source("preflight.py"), ["--probe"],
-                                "preflight", self._python_hint())
-        self._check_facts(facts)
-        return facts
-
     def _python_hint(self) -> str:
         return f" — is {self.host.python} (>= 3.7) installed on the target?"
 
@@ -318,8 +263,8 @@ class HostRun:
         workdir and waits for the bundle (kmatrix/launch.py)."""
         from kmatrix.launch import Launch, setup
 
-        restored = bool(self.guest is not None and getattr(self.guest, "restored", False))
-        launch = Launch(self.transport, self.host.python, self.host.name, setup(restored))
+        launch = Launch(self.transport, self.host.python, self.host.name,
+                        setup(self.machine.restored))
         self._launch = launch  # so that interrupt() can end the wait for the facts
         try:
             facts = launch.start(self._python_hint())
@@ -334,7 +279,7 @@ class HostRun:
         self.workdir = str(facts.get("workdir") or "") or None
         if self.workdir:
             self._workdirs.append(self.workdir)
-        self._check_facts(facts)
+        check_facts(self.host, facts)
         return facts
 
     def _abort_launch(self, why: str) -> None:
@@ -343,18 +288,6 @@ class HostRun:
         if launch is not None and launch.abort(why) and self.workdir:
             self._removed.add(self.workdir)
             self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
-
-    def _check_facts(self, facts: dict[str, Any]) -> None:
-        if not (facts.get("btf") or {}).get("present"):
-            # One host-level line: every case would need BTF (vmlinux.h, CO-RE, kfuncs).
-            release = (facts.get("uname") or {}).get("release") or "?"
-            raise KmatrixError(
-                f"host {self.host.name}: kernel {release} has no BTF (/sys/kernel/btf/vmlinux; "
-                "CONFIG_DEBUG_INFO_BTF), which every case needs to compile and load; "
-                "openEuler 20.03 LTS's 4.19 kernels are built without it")
-        if getattr(self.host, "libbpf", "bundled") == "system" and not facts.get("libbpf"):
-            raise KmatrixError(f"host {self.host.name}: `libbpf: system`, but the target has "
-                               f"no libbpf.so ({_package_hint(facts, 'libbpf')})")
 
     def _apply_skip_expectations(self) -> list[Case]:
         to_run = []
@@ -372,12 +305,8 @@ class HostRun:
         exp, warnings = self.suite.expectation_for(case_id, self.host.arch, self.result.kernel,
                                                    self.result.env_tags, today)
         for w in warnings:
-            msg = f"{self.host.name}: {w}"
-            if msg not in self.warnings:
-                self.warnings.append(msg)
+            self.warn(f"{self.host.name}: {w}")
         return exp
-
-    warnings: list[str] = []
 
     def _build(self, cases: list[Case], facts: dict[str, Any]) -> tuple[dict[str, Path], str]:
         from kmatrix.build import Builder
@@ -396,28 +325,10 @@ class HostRun:
         return objects, builder.compiler_version()
 
     def fetch_btf(self, facts: dict[str, Any]) -> Path:
-        sha = (facts.get("btf") or {}).get("sha256") or ""
-        cache = self.opts.cache_dir / "btf"
-        cache.mkdir(parents=True, exist_ok=True)
-        path = cache / f"{sha}.btf"
-        if sha and path.exists():
-            return path
-        self.progress.host(self.host.name, "fetching /sys/kernel/btf/vmlinux")
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".part")
-        os.close(fd)
-        try:
-            res = self.transport.run(["cat", "/sys/kernel/btf/vmlinux"], timeout=300)
-            if res.returncode != 0:
-                raise KmatrixError(f"host {self.host.name}: cannot read the target's BTF: "
-                                   f"{res.stderr.decode(errors='replace').strip()}")
-            Path(tmp).write_bytes(res.stdout)
-            got = hashlib.sha256(res.stdout).hexdigest()
-            final = cache / f"{got}.btf"
-            os.replace(tmp, final)
-            return final
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        from kmatrix.btfcache import fetch_btf
+
+        return fetch_btf(self.transport, self.host.name, facts, self.opts.cache_dir,
+                         lambda m: self.progress.host(self.host.name, m))
 
     def _bundle(self, cases: list[Case], objects: dict[str, Path]) -> bytes:
         """The bundle for this launch. Its plan lists only what is still to run, and
@@ -506,7 +417,7 @@ class HostRun:
                 return
             pending = [c for c in wanted if c not in self._done]
             if pending:
-                if self.guest is not None and not self.guest.alive():
+                if self.machine.is_alive() is False:
                     self._host_died("the QEMU guest exited")
                     continue
                 if self._agent_died(rc, tail):
@@ -579,12 +490,8 @@ class HostRun:
 
     def _stalled(self, idle: float) -> None:
         """No event for `idle` s: a hung case if the host answers, else a dead kernel."""
-        alive = False
-        try:
-            alive = self.transport.alive(timeout=10)
-        except Exception:
-            alive = False
-        if self.guest is not None and not self.guest.alive():
+        alive = self.session is not None and self.session.alive(timeout=10)
+        if self.machine.is_alive() is False:
             alive = False
         if not alive:
             self._host_died(f"no output for {idle:.0f} s and the host does not answer")
@@ -601,49 +508,33 @@ class HostRun:
             self._record(self._apply(cr))
 
     def _reconnect_and_follow(self, err: Exception, by_id: dict[str, Case], total: int) -> bool:
-        """Reconnect with backoff; replay the journal and wait for a still-running agent."""
-        from kmatrix.transport import open_transport
-
+        """Reconnect (the session's policy); replay the journal and wait for a
+        still-running agent."""
         self.progress.host(self.host.name, f"connection lost ({err}); reconnecting")
-        for attempt in range(1, self.opts.reconnect_attempts + 1):
-            if self.opts.stop.is_set():
-                return False
-            if self.guest is not None and not self.guest.alive():
-                return False
-            time.sleep(min(2 ** attempt, 10) if attempt > 1 else 1)
-            try:
-                self.transport.close()
-            except Exception:
-                pass
-            try:
-                self.transport = open_transport(self.active_host)
-                self.transport.connect()
-            except TransportError as e:
-                self.progress.host(self.host.name, f"reconnect {attempt} failed: {e}")
-                continue
-            self.reconnects += 1
-            # The follower ships inside the bundle: replay the journal, then keep
-            # streaming until the agent (which survived the drop) exits.
-            argv = ["env", f"PYTHONPATH={self._remote_bundle}", self.host.python, "-m",
-                    "kmatrix_agent.follow", f"{self.workdir}/journal.jsonl",
-                    str(self._agent_pid or 0)]
-            try:
-                stream = self.transport.stream(argv, idle_timeout=3600)
-                self._stream_agent(stream, stream.lines(), by_id, total, idle=3600)
-            except TransportError as e:
-                self.progress.host(self.host.name, f"following the journal failed: {e}")
-                continue
-            self.progress.host(self.host.name, "reconnected; journal recovered")
-            return True
-        return False
+        assert self.session is not None
+        if self.machine.is_alive() is False or not self.session.reconnect(
+                after_drop(self.opts.reconnect_attempts)):
+            return False
+        # The follower ships inside the bundle: replay the journal, then keep
+        # streaming until the agent (which survived the drop) exits.
+        argv = ["env", f"PYTHONPATH={self._remote_bundle}", self.host.python, "-m",
+                "kmatrix_agent.follow", f"{self.workdir}/journal.jsonl",
+                str(self._agent_pid or 0)]
+        try:
+            stream = self.transport.stream(argv, idle_timeout=3600)
+            self._stream_agent(stream, stream.lines(), by_id, total, idle=3600)
+        except TransportError as e:
+            self.progress.host(self.host.name, f"following the journal failed: {e}")
+            return False
+        self.progress.host(self.host.name, "reconnected; journal recovered")
+        return True
 
     def _host_died(self, why: str) -> None:
         """The kernel (or the guest) is gone: reboot/reset, then blame the case that ran."""
-        console, headline = ("", "")
-        if self.guest is not None:
-            console, headline = self._console_verdict()
+        console, headline = self.machine.console()
         # Probed before any reset: afterwards the host answers whatever happened.
-        answers = "" if headline else self._host_answers()
+        answers = "" if headline or self.session is None else \
+            self.machine.answers(self.session.host)
         self.recoveries += 1
         # Restarting first lets us read the old journal (when the disk kept it): it
         # may hold results the dead connection never delivered, and the last start.
@@ -671,78 +562,18 @@ class HostRun:
                         case=c.id, family=c.family, state=results.ERROR,
                         reason=f"not run: {why} and the host could not be brought back")))
 
-    def _host_answers(self) -> str:
-        """Evidence that a real host's kernel is up although SSH is gone, or "".
-
-        A refused TCP connection is an RST from the target's own kernel; an accepted
-        one is a listener. A lab guest's port is QEMU's forward, which proves nothing
-        (its console decides), and a host behind a jump host cannot be probed."""
-        import socket
-
-        host = self.active_host
-        if self.guest is not None or host.transport != "ssh" or getattr(host, "jump", None):
-            return ""
-        try:
-            with socket.create_connection((host.address, host.port), timeout=5):
-                return f"its port {host.port} accepts TCP connections"
-        except ConnectionRefusedError:
-            return f"its kernel refuses TCP port {host.port} with a reset"
-        except OSError:
-            return ""
-
-    def _console_verdict(self) -> tuple[str, str]:
-        """(excerpts, one-line summary) of splats on the guest's console since its last boot."""
-        try:
-            from kmatrix import detectors
-
-            # The offset is in bytes: slice before decoding (consoles write CRLF).
-            data = self.guest.serial_log.read_bytes()[self._console_offset:]
-            findings = detectors.scan_console(data, self.opts.health_rules)
-            text = "\n\n".join(f"{f.kind}: {f.excerpt}" for f in findings)[:20000]
-            return text, detectors.summarize(findings)
-        except Exception:
-            return (self.guest.console_tail(40) if self.guest is not None else ""), ""
-
     def _restart_host(self, why: str) -> bool:
-        """Reboot a lab guest or run a real host's reset_cmd, then reconnect and re-upload."""
-        import subprocess
-
-        from kmatrix.transport import open_transport
-
-        try:
-            self.transport.close()
-        except Exception:
-            pass
-        if self.guest is not None:
-            self.progress.host(self.host.name, f"{why}: rebooting the guest")
-            self.guest.stop()
-            self._console_offset = _size(self.guest.serial_log)
-            self.guest.start()
-            self.guest.wait_ssh(timeout=getattr(self.host.qemu, "boot_timeout", 300),
-                                cancel=self.opts.stop)
-            known = self.host_dir / "known_hosts"
-            self.guest.write_known_hosts(known)
-            self.active_host = dataclasses.replace(self.active_host, port=self.guest.port)
-        elif self.host.reset_cmd:
-            self.progress.host(self.host.name, f"{why}: running reset_cmd")
-            try:
-                subprocess.run(list(self.host.reset_cmd), timeout=600, check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            except (OSError, subprocess.SubprocessError) as e:
-                self.progress.host(self.host.name, f"reset_cmd failed: {e}")
-                return False
-        else:
+        """Restart the machine (reboot a lab guest, run a real host's reset_cmd),
+        reconnect, and recover what the old journal finished."""
+        assert self.session is not None
+        self.session.close()
+        if not self.machine.restart(why):
             return False
-        deadline = time.monotonic() + 600
-        while True:
-            try:
-                self.transport = open_transport(self.active_host)
-                self.transport.connect()
-                break
-            except TransportError:
-                if time.monotonic() > deadline or self.opts.stop.is_set():
-                    return False
-                time.sleep(5)
+        self.session.retarget(self.machine.where(self.session.host))
+        try:
+            self.session.connect(AFTER_RESTART, what="connect after the restart")
+        except TransportError:
+            return False
         old = str(self.workdir or "")
         if "/kmatrix." in old:
             # A reset that kept /tmp keeps our old work directory: recover what its
@@ -918,16 +749,13 @@ class HostRun:
                         "confirmed": False,
                         "reason": f"could not confirm clean-up of {self.workdir}: {e}"}
                     self.result.error = self.result.error or f"cleanup failed: {e}"
-            try:
-                self.result.round_trips = int(getattr(self.transport, "round_trips", 0))
-                self.transport.close()
-            except Exception:
-                pass
-        if self.guest is not None:
-            try:
-                self.guest.stop()
-            except Exception as e:
-                self.progress.host(self.host.name, f"guest stop failed: {e}")
+        if self.session is not None:
+            self.session.close()
+            self.result.round_trips = self.session.round_trips
+        try:
+            self.machine.stop()
+        except Exception as e:
+            self.progress.host(self.host.name, f"machine stop failed: {e}")
 
     def _clean_target(self) -> None:
         """Judge what the run left. The agent normally cleaned up before it exited
@@ -984,8 +812,7 @@ class HostRun:
             self.result.facts["leftover_check"] = {"degraded": blind}
             msg = (f"{self.host.name}: leftover check degraded, not compared: "
                    f"{'; '.join(blind)}")
-            if msg not in self.warnings:
-                self.warnings.append(msg)
+            self.warn(msg)
         self.result.facts["leftovers"] = left
         self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
         if isinstance(after, dict) and _num(after.get("seconds")):
@@ -999,12 +826,6 @@ class HostRun:
             msg = "left on the target after the run: " + "; ".join(left)
             self.progress.host(self.host.name, msg)
             self.result.error = self.result.error or msg
-
-
-def _package_hint(facts: dict[str, Any], what: str) -> str:
-    from kmatrix.agent import kmod
-
-    return kmod.package_hint(what, rpm=kmod.is_rpm(facts.get("os_release") or {}))
 
 
 def judge_health(cr: CaseResult, rules: Any = None) -> None:
@@ -1114,13 +935,6 @@ def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
 def _safe(name: str) -> str:
     """A host name as a single safe path component (names are user input)."""
     keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".")
@@ -1147,6 +961,7 @@ class Run:
         self._next_write = 0.0
         self.host_runs: list[HostRun] = []
         self.max_workers = 4096
+        self._host_texts: dict[int, str] = {}  # id(HostRun) -> its JSON, once it finished
         self.abandoned = False  # a second interrupt: clean-up threads were not waited for
 
     def _write_partial(self) -> None:
@@ -1168,20 +983,32 @@ class Run:
         try:
             with self._lock:
                 self.result.hosts = [h.result for h in self.host_runs]
-                write_partial(self.result, self.run_dir / "results.json")
+                write_partial(self.result, self.run_dir / "results.json", self._texts())
         except RuntimeError:
             self._dirty.set()  # a host changed its result mid-dump: next tick
             return
         # Throttle so writing stays a small share of the run, at most once a second.
         self._next_write = time.monotonic() + max(1.0, 20 * (time.monotonic() - t0))
 
+    def _texts(self) -> list[str]:
+        """Each host's results.json text; a finished host's is made once and kept,
+        so a write costs the hosts still running, not every host again."""
+        from kmatrix.report.jsonout import host_json
+
+        out = []
+        for hr in self.host_runs:
+            text = self._host_texts.get(id(hr))
+            if text is None:
+                text = host_json(hr.result)
+                if hr.finished:
+                    self._host_texts[id(hr)] = text
+            out.append(text)
+        return out
+
     def execute(self) -> RunResult:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        HostRun.warnings = []
         self.host_runs = [HostRun(h, self.cases, self.suite, self.opts, self.progress,
-                                  self._write_partial) for h in self.hosts]
-        for hr in self.host_runs:
-            hr.warnings = self.result.warnings
+                                  self._write_partial, self.result.warn) for h in self.hosts]
         self._write_partial()
         self._flush_partial(force=True)
         workers = max(1, len(self.host_runs))
@@ -1208,8 +1035,7 @@ class Run:
             self.opts.stop.set()
             msg = ("a second interrupt abandoned the targets' clean-up: work directories "
                    "or agents may be left on hosts that were still cleaning up")
-            if msg not in self.result.warnings:
-                self.result.warnings.append(msg)
+            self.result.warn(msg)
         finally:
             ex.shutdown(wait=not self.abandoned, cancel_futures=self.abandoned)
         return self.finish()
@@ -1222,7 +1048,7 @@ class Run:
         self.result.hosts = [h.result for h in self.host_runs]
         self.result.incomplete = self.opts.stop.is_set() or any(
             not h.complete for h in self.result.hosts)
-        write_results(self.result, self.run_dir / "results.json")
+        write_results(self.result, self.run_dir / "results.json", self._texts())
         write_junit(self.result, self.run_dir)
         return self.result
 

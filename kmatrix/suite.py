@@ -54,9 +54,6 @@ class Suite:
     cases: list[str] = field(default_factory=lambda: ["*"])  # globs
     expectations: ExpectationSet = field(default_factory=ExpectationSet)
     path: str = ""
-    # Expired-expectation warnings met by expectation_for(), in order, no duplicates;
-    # the runner copies them into RunResult.warnings.
-    warnings: list[str] = field(default_factory=list)
 
     def selected(self, case_ids: Sequence[str]) -> list[str]:
         """The case ids this suite runs, in the order given."""
@@ -73,15 +70,13 @@ class Suite:
         """(first matching unexpired expectation or None, warnings).
 
         An expired match is not applied (a later one may still match); it yields a
-        warning string, returned here and also collected once in `self.warnings`.
+        warning string, returned here for the caller's warnings channel
+        (RunResult.warn).
         """
         found: list[str] = []
         exp = self.expectations.find(
             case_id, archs.normalize(arch), kernel_release, env_tags, today, found
         )
-        for w in found:
-            if w not in self.warnings:
-                self.warnings.append(w)
         return exp, found
 
     def expectation(
@@ -92,7 +87,7 @@ class Suite:
         env_tags: Sequence[str] = (),
         today: Optional[_dt.date] = None,
     ) -> Optional[Expectation]:
-        """Like expectation_for() without the warnings (they still go to self.warnings)."""
+        """Like expectation_for() without the warnings."""
         return self.expectation_for(case_id, arch, kernel_release, env_tags, today)[0]
 
     def expired(self, today: Optional[_dt.date] = None) -> list[str]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, run_family
+from agent_support import BTF, passed, run_family
 
 pytestmark = [
     pytest.mark.bpf,
@@ -21,14 +20,9 @@ def dres(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     return run_family(tmp_path_factory.mktemp("dynptr"), "dynptr")["res"]
 
 
-def _passed(res: dict[str, dict], cid: str) -> dict:
-    r = res[cid]
-    assert r["state"] == "pass", json.dumps(r, indent=1)
-    return r["details"]
-
 
 def test_from_mem(dres: dict) -> None:
-    d = _passed(dres, "dynptr/from_mem")
+    d = passed(dres["dynptr/from_mem"])
     assert d["read_back"] == d["buffer"] == 0x1122334455667788
     assert d["oob_write_rc"] == -7 and d["data_slice"] is True
     assert d["read_back_via_slice"] == 0xA5C3E1F0
@@ -36,27 +30,27 @@ def test_from_mem(dres: dict) -> None:
 
 
 def test_ringbuf_submit_and_discard(dres: dict) -> None:
-    d = _passed(dres, "dynptr/ringbuf")
+    d = passed(dres["dynptr/ringbuf"])
     assert d["record sizes"] == [40] and d["record"][4] == 42  # one record, seq 42
     assert d["discarded_reserve_rc"] == 0
 
 
 def test_skb(dres: dict) -> None:
-    d = _passed(dres, "dynptr/skb")
+    d = passed(dres["dynptr/skb"])
     assert (d["h_proto"], d["saddr"], d["daddr"]) == (0x0800, "c0000201", "c6336407")
     assert (d["protocol"], d["dport"]) == (17, 4789)
     assert d["payload"] == "KMxDYNP!" and d["from_skb_rc"] == 0
 
 
 def test_xdp_across_frags(dres: dict) -> None:
-    d = _passed(dres, "dynptr/xdp")
+    d = passed(dres["dynptr/xdp"])
     assert d["linear_len"] < 9000 and d["read_rc"] == d["read_tail_rc"] == 0
     assert d["across"] == d["sliced"] == "KMxXFRG!" and d["slice_copied"] is True
     assert d["tail"] == "KMxTAIL!" and d["past_end_rc"] == -7
 
 
 def test_user_ringbuf(dres: dict) -> None:
-    d = _passed(dres, "dynptr/user_ringbuf")
+    d = passed(dres["dynptr/user_ringbuf"])
     assert d["drain_rc"] == d["count"] == 37 and d["second_drain_rc"] == 0
 
 
@@ -79,7 +73,7 @@ def test_rejections_are_one_tagged_file_without_checks() -> None:
     ("dynptr/reject_after_submit", "EACCES", "invalid mem access 'scalar'"),
 ])
 def test_verifier_rejections(dres: dict, cid: str, errno_name: str, needle: str) -> None:
-    d = _passed(dres, cid)
+    d = passed(dres[cid])
     assert d["load_errno"] == errno_name and needle in d["rejected_with"]
 
 

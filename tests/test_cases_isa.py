@@ -3,7 +3,6 @@ plus unit tests of the checks' instruction scanners and pre-v4 verifier matching
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, run_family
+from agent_support import BTF, passed, run_family
 
 from kmatrix.agent import case as agent_case
 
@@ -48,19 +47,15 @@ class TestIsaHere:
     pytestmark = needs_bpf
 
     def test_cpuv4_values(self, ires: dict) -> None:
-        r = ires["isa/cpuv4"]
-        assert r["state"] == "pass", json.dumps(r, indent=1)
-        v = r["details"]
+        v = passed(ires["isa/cpuv4"])
         assert v["ldsx s8"] == v["movsx s8"] == -127
         assert v["ldsx s16"] == v["movsx s16"] == -28799
         assert v["bswap64"] == 0x818FAB8967452301 and v["gotol"] == 1
         assert v["sdiv64"] == -58823 and v["smod64"] == -4
-        assert all(n > 0 for n in r["details"]["v4_insns"].values())
+        assert all(n > 0 for n in v["v4_insns"].values())
 
     def test_atomics_values(self, ires: dict) -> None:
-        r = ires["isa/atomics"]
-        assert r["state"] == "pass", json.dumps(r, indent=1)
-        d = r["details"]
+        d = passed(ires["isa/atomics"])
         assert d["xchg64 new"] == "0xdeadbeefcafef00d"
         assert d["cmpxchg32 new"] == "0x9abcdef0"
         assert {"xchg/32", "cmpxchg/64", "fetch_xor/32", "add/64"} <= set(d["atomic_insns"])

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, run_family
+from agent_support import BTF, passed, run_family
 
 from kmatrix.agent import case as agent_case
 from kmatrix.agent import kmod
@@ -30,50 +30,45 @@ def kfunc_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     return run_family(tmp_path_factory.mktemp("kfunc"), FAMILY)["res"]
 
 
-def _passed(res: dict[str, dict], cid: str) -> dict:
-    r = res[cid]
-    assert r["state"] == "pass", json.dumps(r, indent=1)
-    return r["details"]
-
 
 class TestKfuncCasesHere:
     pytestmark = needs_bpf
 
     def test_cpumask(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/cpumask")
+        d = passed(kfunc_results["kfunc/cpumask"])
         assert d["set_hit"] is True and d["other_hit"] is False
         assert d["first"] == d["cpu"] and d["cleared_hit"] is False
 
     def test_rcu_read_lock(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/rcu_read_lock")
+        d = passed(kfunc_results["kfunc/rcu_read_lock"])
         assert d["parent_tgid"] == d["getppid"] > 0 and d["sections"] == 2
         assert d["load_errno"] == "EINVAL" and "bpf_rcu_read_lock" in d["rejected_with"]
 
     def test_obj_new(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/obj_new")
+        d = passed(kfunc_results["kfunc/obj_new"])
         assert d["val"] == (d["key"] * 7 + 3) & (2**64 - 1) and d["dropped"] == 1
 
     def test_iter_num(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/iter_num")
+        d = passed(kfunc_results["kfunc/iter_num"])
         start, end = d["range"]
         assert d["iterations"] == end - start and d["sum"] == sum(range(start, end))
         assert d["last"] == end - 1 and d["empty_range_iterations"] == 0
 
     def test_cgroup_acquire(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/cgroup_acquire")
+        d = passed(kfunc_results["kfunc/cgroup_acquire"])
         assert d["acquired_kn_id"] == d["current_cgroup_id"] == d["cgroup_dir_ino"]
 
     def test_task_acquire(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/task_acquire")
+        d = passed(kfunc_results["kfunc/task_acquire"])
         assert d["recorded_pid"] == d["child_pid"] > 0
 
     def test_missing_kfunc_is_reported(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/missing_kfunc")
+        d = passed(kfunc_results["kfunc/missing_kfunc"])
         assert "kmatrix_no_such_kfunc" in d["rejected_with"]
         assert "not found in kernel or module BTFs" in d["rejected_with"]
 
     def test_not_a_kfunc_refused_by_verifier(self, kfunc_results: dict) -> None:
-        d = _passed(kfunc_results, "kfunc/not_a_kfunc")
+        d = passed(kfunc_results["kfunc/not_a_kfunc"])
         assert d["load_errno"] == "EACCES"
         assert d["rejected_with"] == "calling kernel function bpf_fentry_test1 is not allowed"
 

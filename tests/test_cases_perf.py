@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, run_family
+from agent_support import BTF, passed, run_family
 
 from kmatrix.agent import libbpf as lb
 
@@ -59,9 +59,7 @@ def test_all_compiled_and_ran(family_run: dict) -> None:
 
 
 def test_cpu_clock_passes(family_run: dict) -> None:
-    r = family_run["res"]["perf/cpu_clock"]
-    assert r["state"] == "pass", _state(r)
-    assert r["details"]["samples"] > 0
+    assert passed(family_run["res"]["perf/cpu_clock"])["samples"] > 0
 
 
 def test_hw_cycles(family_run: dict) -> None:
@@ -120,7 +118,5 @@ def test_lock_contention(family_run: dict) -> None:
 def test_kernel_lock_contention_read_by_bpf_passes(family_run: dict) -> None:
     """The kernel feature behind `perf lock contention -b`, without perf: tp_btf on
     lock:contention_begin/end (5.19+) sees this 6.18 host's mutex and rwsem waits."""
-    r = family_run["res"]["perf/lock_contention_tp"]
-    assert r["state"] == "pass", _state(r)
-    waits = r["details"]["waits"]
+    waits = passed(family_run["res"]["perf/lock_contention_tp"])["waits"]
     assert waits["mutex"] >= 1 and waits["rwsem"] >= 1 and waits["wait_ns"] > 0, waits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,8 @@ def test_real_catalogue() -> None:
     assert by["kfunc/task_acquire"].src == ROOT / "bpf_cases/kfunc/task_acquire.bpf.c"
     assert by["kfunc/task_acquire"].meta["requires"]["kfuncs"] == ["bpf_task_acquire",
                                                                     "bpf_task_release"]
-    families = {"kfunc", "dynptr", "trampoline", "xdp_frags", "perf", "isa"}
+    families = {"kfunc", "dynptr", "trampoline", "xdp_frags", "perf", "isa", "cgroup", "socket",
+                "forward", "napi"}
     assert all(c.family in families and c.meta["description"] for c in cases)
 
 
@@ -283,3 +285,67 @@ def test_unhashable_key_is_an_input_error_not_a_traceback(tmp_path: Path) -> Non
     path = _case(tmp_path, 'CASE = {[]: 1}\n\n\ndef run(t):\n    pass\n')
     e = _err(tmp_path)
     assert (e.file, e.line, e.field) == (str(path), 1, "CASE")
+
+
+# -- one grammar for the two tag readers (kmatrix/agent/tags.py) ---------------------------
+
+KMATRIX_H = ROOT / "bpf_cases" / "include" / "kmatrix.h"
+
+
+def test_kmatrix_h_writes_the_shared_grammar() -> None:
+    # Each macro kmatrix.h defines is a tag of agent/tags.py, with its BTF key and its
+    # argument: a string is pasted after the key, a name stringified (#name).
+    import re
+
+    from kmatrix.agent import tags
+
+    defs = dict(re.findall(r'^#define\s+(__\w+)(?:\(\w+\))?\s+__kmx_tag\((.*)\)\s*$',
+                           KMATRIX_H.read_text(), re.M))
+    assert set(defs) == set(tags.TAGS)
+    for macro, (key, arg) in tags.TAGS.items():
+        want = {None: f'"{tags.PREFIX}{key}"', "string": f'"{tags.PREFIX}{key}:" text',
+                "name": f'"{tags.PREFIX}{key}:" #{"who" if macro == "__rejected_by" else "name"}'}
+        assert defs[macro] == want[arg], macro
+
+
+TWO_PROGRAMS = r'''#include "kmatrix.h"
+#define SEC(n) __attribute__((section(n), used))
+SEC("tp_btf/x") __description("a " "b") __requires("probes=dynptr") __requires("ftrace")
+__failure __msg("a \"q\"\tz") __msg_or("b") __errno(EACCES) __rejected_by(libbpf)
+int first(void *ctx) { return 0; }
+SEC("raw_tp/y") __failure __msg("m\\n")
+int second(void *ctx) { return 1; }
+'''
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="needs clang")
+def test_text_and_btf_readers_agree(tmp_path: Path) -> None:
+    # The catalogue reads the C text, the agent the compiled object's BTF decl tags:
+    # through agent/tags.py both see the same (tag, value) list for every program.
+    import subprocess
+
+    from kmatrix.agent import globals as agent_globals
+    from kmatrix.agent import tags
+
+    src = tmp_path / "t.bpf.c"
+    src.write_text(TWO_PROGRAMS)
+    hdr = tmp_path / "inc"
+    (hdr / "bpf").mkdir(parents=True)
+    (hdr / "bpf" / "bpf_helpers.h").write_text(
+        "typedef unsigned int __u32; typedef unsigned long long __u64;\n"
+        "#define __always_inline inline __attribute__((always_inline))\n"
+        "static __u64 (*bpf_get_current_pid_tgid)(void) = (void *) 14;\n")
+    obj = tmp_path / "t.o"
+    subprocess.run(["clang", "-target", "bpf", "-O2", "-g", "-I", str(hdr), "-I",
+                    str(KMATRIX_H.parent), "-c", str(src), "-o", str(obj)], check=True, timeout=300)
+    info = agent_globals.ObjectInfo(obj.read_bytes())
+    progs = read_programs(src)
+    assert [p.name for p in progs] == ["first", "second"]
+    for p in progs:
+        text = [(t.name, t.value) for t in p.tags]
+        assert tags.from_btf(info.tags_of(p.name)) == text, p.name
+        assert tags.problems(text) == []
+    rej = tags.Rejection(info.tags_of("first"))
+    assert (rej.failure, rej.msgs, rej.errnos, rej.by) == (True, [['a "q"\tz', "b"]],
+                                                           ["EACCES"], "libbpf")
+    assert tags.Rejection(info.tags_of("second")).msgs == [["m\\n"]]

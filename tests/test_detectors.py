@@ -44,8 +44,9 @@ from kmatrix.detectors import (
     taint_bits,
 )
 from kmatrix.errors import InputError
+from kmatrix.machine import LabMachine
 from kmatrix.results import CaseResult
-from kmatrix.runner import HostRun, judge_health
+from kmatrix.runner import judge_health
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -554,10 +555,10 @@ def test_console_verdict_reads_the_serial_log_since_the_last_boot(tmp_path: Path
     new = _read(GOLDEN / "console" / "aarch64_kernel_bug.log")
     # Consoles write CRLF: the offset is the byte size of the first boot's log.
     log.write_bytes((old + new).replace("\n", "\r\n").encode())
-    run = SimpleNamespace(guest=SimpleNamespace(serial_log=log),
+    lab = SimpleNamespace(guest=SimpleNamespace(serial_log=log),
                           _console_offset=len(old.replace("\n", "\r\n").encode()),
-                          opts=SimpleNamespace(health_rules=None))
-    text, headline = HostRun._console_verdict(run)  # type: ignore[arg-type]
+                          health_rules=None)
+    text, headline = LabMachine.console(lab)  # type: ignore[arg-type]
     assert headline.startswith("bug: kernel BUG at kernel/bpf/cpumask.c:52!"), headline
     assert text.startswith("bug: ")
     assert "kernel BUG at kernel/bpf/cpumask.c:52!" in text

@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 
 from kmatrix.inventory import Host
+from kmatrix.machine import LabMachine, PlainMachine
 from kmatrix.progress import Progress
 from kmatrix.runner import HostRun, RunOptions
+from kmatrix.session import Session
 
 pytestmark = pytest.mark.fast
 
 
-def _run_for(port: int, **kw: Any) -> Any:
-    hr = HostRun.__new__(HostRun)  # only the fields _host_answers reads
-    hr.active_host = SimpleNamespace(address="127.0.0.1", port=port, transport="ssh",
-                                     jump=kw.get("jump"))
-    hr.guest = kw.get("guest")
-    return hr
+def _answers(port: int, machine: Any = None, **kw: Any) -> str:
+    at = SimpleNamespace(address="127.0.0.1", port=port, transport="ssh", jump=kw.get("jump"))
+    machine = machine or PlainMachine(Host(name="h", arch="x86_64", address="127.0.0.1"), print)
+    return machine.answers(at)  # type: ignore[arg-type]
 
 
 def test_a_refused_port_is_a_live_kernel() -> None:
@@ -30,7 +30,7 @@ def test_a_refused_port_is_a_live_kernel() -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens: the kernel answers with a reset
-    assert _run_for(port)._host_answers() == f"its kernel refuses TCP port {port} with a reset"
+    assert _answers(port) == f"its kernel refuses TCP port {port} with a reset"
 
 
 def test_a_listening_port_is_a_live_host() -> None:
@@ -38,12 +38,13 @@ def test_a_listening_port_is_a_live_host() -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        assert "accepts TCP connections" in _run_for(port)._host_answers()
+        assert "accepts TCP connections" in _answers(port)
 
 
 def test_no_probe_through_qemu_forwards_or_jump_hosts() -> None:
-    assert _run_for(22, guest=object())._host_answers() == ""
-    assert _run_for(22, jump=object())._host_answers() == ""
+    lab = LabMachine.__new__(LabMachine)  # its port is QEMU's forward
+    assert _answers(22, lab) == ""
+    assert _answers(22, jump=object()) == ""
 
 
 def test_unconfirmed_clean_up_is_said_in_the_results(tmp_path: Path) -> None:
@@ -62,7 +63,8 @@ def test_unconfirmed_clean_up_is_said_in_the_results(tmp_path: Path) -> None:
     hr = HostRun(host, [], SimpleNamespace(), RunOptions(out_dir=tmp_path, cache_dir=tmp_path),
                  Progress(quiet=True), lambda: None)
     # The agent's launch made a workdir, then the connection went away for good.
-    hr.transport, hr.workdir = Gone(), "/tmp/kmatrix.abc123"
+    hr.session = Session(host, Progress(quiet=True))
+    hr.session.transport, hr.workdir = Gone(), "/tmp/kmatrix.abc123"
     hr._workdirs.append(hr.workdir)
     hr.teardown()
     assert hr.result.facts["cleanup"]["confirmed"] is False

@@ -12,7 +12,6 @@ import socket
 import stat
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -228,25 +227,67 @@ def test_is_listening() -> None:
 # ---------------------------------------------------------------- initramfs pieces
 
 
-def test_module_load_order_with_softdeps_and_aliases() -> None:
-    dep = textwrap.dedent("""\
-        kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz kernel/fs/mbcache.ko.xz kernel/lib/crc16.ko.xz
-        kernel/fs/jbd2/jbd2.ko.xz:
-        kernel/fs/mbcache.ko.xz:
-        kernel/lib/crc16.ko.xz:
-        kernel/crypto/crc32c_generic.ko.xz:
-        kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz
-        kernel/drivers/virtio/virtio_ring.ko.xz:
-        """)
-    order = lab_image.module_load_order(
-        dep, ["virtio_blk", "virtio_pci", "ext4"], builtin="kernel/drivers/virtio/virtio_pci.ko\n",
-        softdep="softdep ext4 pre: crc32c\n", alias="alias crc32c crc32c_generic\nalias fs-* ext4\n")
-    assert order.index("kernel/drivers/virtio/virtio_ring.ko.xz") < order.index(
-        "kernel/drivers/block/virtio_blk.ko.xz")
-    ext4 = order.index("kernel/fs/ext4/ext4.ko.xz")
-    for d in ("jbd2/jbd2", "mbcache", "crc16", "crc32c_generic"):
-        assert next(i for i, p in enumerate(order) if d in p) < ext4
-    assert len(order) == len(set(order)) == 7
+_KMOD_TOOLS = [shutil.which(t, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+               for t in ("depmod", "modprobe", "gcc")]
+
+# Three real (if tiny) ELF modules, built with the host's gcc: `a` exports a_func,
+# `b` calls it (a hard dep depmod finds through the symbol) and has a `pre:` soft dep
+# on c's alias; `c` is compressed, as trixie's modules are.
+_SYN_MODULES = {
+    "a": ('int a_func(void) { return 1; }\n'
+          'static const char ks[] __attribute__((section("__ksymtab_strings"), used)) = "a_func";\n',
+          "name=a"),
+    "b": ("extern int a_func(void);\nint b_func(void) { return a_func() + 1; }\n",
+          "name=b\\0softdep=pre: c-alias\\0alias=fs-bee"),
+    "c": ("", "name=c\\0alias=c-alias"),
+}
+
+
+@pytest.mark.skipif(None in _KMOD_TOOLS, reason="needs depmod, modprobe (kmod) and gcc")
+def test_module_load_order_is_modprobes(tmp_path: Path) -> None:
+    kver = "9.9.9-kmatrix"
+    mdir = tmp_path / "lib/modules" / kver
+    (mdir / "kernel/drivers").mkdir(parents=True)
+    for name, (code, info) in _SYN_MODULES.items():
+        src = tmp_path / f"{name}.c"
+        src.write_text(code + 'static const char mi[] __attribute__((section(".modinfo"), used)) = '
+                       f'"license=GPL\\0{info}\\0vermagic={kver} SMP mod_unload ";\n')
+        subprocess.run(["gcc", "-c", "-o", str(mdir / "kernel/drivers" / f"{name}.ko"), str(src)],
+                       check=True)
+    subprocess.run(["xz", "--check=crc32", str(mdir / "kernel/drivers/c.ko")], check=True)
+    (mdir / "modules.builtin").write_text("kernel/fs/ext9/ext9.ko\n")
+    (mdir / "modules.order").write_text("".join(f"kernel/drivers/{n}.ko\n" for n in "abc"))
+    (mdir / "modules.builtin.modinfo").write_bytes(b"")
+    subprocess.run(["depmod", "-b", str(tmp_path), kver], check=True, capture_output=True)
+
+    order = lab_image.module_load_order(tmp_path, kver, ["fs-bee", "ext9", "absent", "a"])
+    # fs-bee is b's alias; ext9 is built in and "absent" not there: nothing to load.
+    assert order == ["kernel/drivers/a.ko", "kernel/drivers/c.ko.xz", "kernel/drivers/b.ko"]
+    assert lab_image.module_load_order(tmp_path, kver, ["ext9"]) == []
+
+
+_DEBIAN_KERNELS = sorted(Path("/var/cache/apt/archives").glob("linux-image-[0-9]*.deb"))
+
+
+@pytest.mark.skipif(None in _KMOD_TOOLS or not _DEBIAN_KERNELS,
+                    reason="needs kmod and a Debian kernel .deb in the apt cache")
+def test_module_load_order_on_a_debian_kernel(tmp_path: Path) -> None:
+    deb = _DEBIAN_KERNELS[-1]
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
+    mods = next(p for p in (tmp_path / "lib/modules", tmp_path / "usr/lib/modules") if p.is_dir())
+    (kver,) = [p.name for p in mods.iterdir()]
+    if mods.parent.parent.name == "usr":  # merged /usr: modprobe -d looks under ROOT/lib
+        (tmp_path / "lib").symlink_to("usr/lib")
+    subprocess.run(["depmod", "-b", str(tmp_path), kver], check=True, capture_output=True)
+    dep = {line.split(":")[0]: line.split(":")[1].split()
+           for line in (mods / kver / "modules.dep").read_text().splitlines()}
+    order = lab_image.module_load_order(tmp_path, kver, lab_image._INITRAMFS_MODULES)
+    assert len(order) == len(set(order)) and all(p in dep for p in order)
+    for i, p in enumerate(order):  # every hard dependency comes earlier
+        assert all(d in order[:i] for d in dep[p]), p
+    builtin = (mods / kver / "modules.builtin").read_text()
+    for name in ("virtio_blk", "ext4"):  # each is either built in or in the list
+        assert f"/{name}.ko" in builtin or any(f"/{name}.ko" in p for p in order), name
 
 
 @pytest.mark.skipif(shutil.which("cpio") is None, reason="cpio not installed")

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import pytest
 
-from kmatrix.agent import btf, preflight, probes, requires
+from kmatrix.agent import btf, kversion, preflight, probes, requires
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="bpf(2) needs root")
 
@@ -54,7 +54,9 @@ def test_trampoline_probe_agrees_with_ftrace_fact(real: dict[str, Any]) -> None:
 
 
 def btf_release() -> tuple[int, ...]:
-    return requires.version_tuple(os.uname().release)
+    got = kversion.parse_release(os.uname().release)
+    assert got is not None
+    return got
 
 
 class FakeSys:

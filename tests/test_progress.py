@@ -54,6 +54,40 @@ def test_not_a_tty_means_plain_lines() -> None:
     assert (snap.phase, snap.done, snap.total) == ("done", 2, 2)
 
 
+@pytest.mark.parametrize("env,live", [({}, True), ({"NO_COLOR": "1"}, False),
+                                      ({"TERM": "dumb"}, False),
+                                      ({"NO_COLOR": "1", "KMATRIX_PROGRESS": "live"}, True)])
+def test_terminal_gets_live_unless_no_color_or_dumb(env: dict[str, str], live: bool,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    for k in ("NO_COLOR", "KMATRIX_PROGRESS"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, "w", closefd=False) as tty:
+            assert want_live(tty) is live
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_live_table_is_drawn_by_rich_live_and_stops_on_close() -> None:
+    buf = io.StringIO()
+    p = Progress(stream=buf, live=True)
+    p.phase("h1", "run", total=1)
+    assert p._live is not None and p._live.is_started
+    p.case("h1", 1, 1, "kfunc/a", "pass")
+    live = p._live
+    p.close()
+    assert not live.is_started and p._live is None
+    drawn = buf.getvalue()
+    p.host("h1", "after close")  # nothing is drawn over what the caller prints next
+    assert buf.getvalue() == drawn
+    assert drawn.endswith("\x1b[?25h")  # the cursor is shown again
+
+
 def test_plain_lines_stay_whole_under_concurrent_hosts() -> None:
     buf = io.StringIO()
     p = Progress(stream=buf, live=False)

@@ -5,6 +5,7 @@ or an attach message; NAME.expected.json next to it says what it must give:
 
     {"kind": "compile" | "load" | "attach", "errno": -22,
      "libbpf_version": "0.3.0", "attach": "fentry", "arch": "aarch64",   (optional)
+     "privileged": true | false,   (optional: the agent holds CAP_BPF/CAP_SYS_ADMIN)
      "vmlinux_h": "FILE next to the log",                                  (optional)
      "verdict": {"reason_class": "kernel-lacks", "sentence_contains": ["..."]} | null}
 
@@ -19,6 +20,9 @@ null means the refusal must stay a fail. Where the samples come from:
 - load_* and attach_*: written in the shapes libbpf 0.3 ("-- BEGIN DUMP LOG ---")
   and 1.x ("-- BEGIN PROG LOAD LOG --") print, with verifier lines taken from the
   kernel's message strings (kernel/bpf/verifier.c, btf.c; libbpf.c's log fixups).
+- real_*: logs captured on the lab guests and on CI machines; real_6_18_* is a vendor
+  6.18.44 build whose verifier refuses bpf_dynptr_slice_rdwr in tc programs with
+  EPERM (a policy: environment-blocks, never a fail).
 """
 
 import json
@@ -52,7 +56,7 @@ def _expected(sample):
 def _run(sample):
     exp = _expected(sample)
     text = sample.read_text()
-    kw = {k: exp[k] for k in ("libbpf_version", "attach", "arch") if k in exp}
+    kw = {k: exp[k] for k in ("libbpf_version", "privileged", "attach", "arch") if k in exp}
     if "vmlinux_h" in exp:
         kw["vmlinux_h"] = (GOLDEN / exp["vmlinux_h"]).read_text()
     return classify(exp["kind"], text, exp.get("errno", 0), **kw)
@@ -228,7 +232,9 @@ def test_kfunc_infrastructure_messages():
     # the JIT-off wording is the interpreter's: case.py turns it into environment-blocks
     assert classify_load(_verifier(
         "calling kernel functions are not allowed in non-JITed programs"), -22) is None
-    assert classify_load(_verifier("calling kernel function bpf_x is not allowed"), -13) is None
+    # the kfunc exists but is not registered for this program type on this kernel
+    not_here = classify_load(_verifier("calling kernel function bpf_x is not allowed"), -13)
+    assert not_here[0] == KERNEL_LACKS and "bpf_x" in not_here[1]
     assert classify_load("libbpf: kernel BTF is missing at '/sys/kernel/btf/vmlinux', was "
                          "CONFIG_DEBUG_INFO_BTF enabled?\n", -2)[0] == KERNEL_LACKS
     var = classify_load("libbpf: extern (var ksym) 'bpf_prog_active': not found in kernel BTF",
@@ -384,3 +390,27 @@ def test_agent_modules_stay_python37_stdlib():
             if isinstance(node, ast.ImportFrom):
                 assert node.module != "__future__", mod.__name__
                 assert node.level == 1 or node.module == "re", (mod.__name__, node.module)
+
+
+def test_bpf_privileged_reads_the_effective_capabilities(tmp_path):
+    from kmatrix.agent.main import bpf_privileged
+
+    status = tmp_path / "status"
+    for capeff, want in (("000001ffffffffff", True), ("0000008000000000", True),
+                         ("0000000000200000", True), ("0000000000000000", False)):
+        status.write_text(f"Name:\tpython3\nCapEff:\t{capeff}\n")
+        assert bpf_privileged(str(status)) is want, capeff
+    status.write_text("Name:\tpython3\n")
+    assert bpf_privileged(str(status)) is None
+    assert bpf_privileged(str(tmp_path / "missing")) is None
+
+
+def test_eperm_is_a_policy_only_when_no_rule_explains_it():
+    # a recognised kernel-lacks line wins over the errno
+    got = classify_load("invalid func unknown#183", errno=-1)
+    assert got is not None and got[0] == KERNEL_LACKS
+    # other errnos with an unrecognised log stay a fail
+    assert classify_load("R1 invalid mem access 'scalar'", errno=-13) is None
+    assert classify_load("R1 invalid mem access 'scalar'", errno=-22) is None
+    cls, sentence = classify_load("0: (85) call foo#1\nfoo() is forbidden here\n", errno=-1)
+    assert cls == ENVIRONMENT_BLOCKS and "'foo() is forbidden here'" in sentence

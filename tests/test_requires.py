@@ -148,3 +148,68 @@ def test_validate_good() -> None:
     assert rq.validate({"arch": ["x86_64"], "kfuncs": ["a"], "btf_funcs": ["b"],
                         "pmu": ["arm_spe_*"], "config": ["CONFIG_X"], "ftrace": True,
                         "jit": False, "kernel": ">=5.15, <6.9"}) == []
+
+
+@pytest.mark.parametrize("spec,release,ok", [
+    ("6.18", "6.18.44-vendor", True),  # a bare version is that series, as in suites
+    ("==6.18", "6.18.44-vendor", True),
+    ("=6.18", "6.18.44", True),
+    ("6.18", "6.19.0", False),
+    ("!=6.18", "6.18.44", False),
+    ("==6.18.3", "6.18.44", False),
+    (">=6.1,<6.9", "6.6.0-28.oe2403", True),
+    ("< 6.9", "6.9.1", False),
+    ("*", "5.10.0-35-amd64", True),
+])
+def test_kernel_series_agrees_with_suites(spec: str, release: str, ok: bool) -> None:
+    # One rule for both: a case's requires.kernel and a suite's kernel range.
+    from kmatrix.expectations import VersionRange
+
+    got = rq.evaluate({"kernel": spec}, facts(uname={"machine": "x86_64", "release": release}))
+    assert (got is None) is ok
+    assert VersionRange.parse(spec).contains(release) is ok
+    assert rq.validate({"kernel": spec}) == []
+
+
+def test_kernel_series_on_this_host() -> None:
+    # The reported disagreement: this host's own major.minor must not skip the case.
+    import os
+
+    release = os.uname().release
+    series = ".".join(release.split(".")[:2])
+    assert rq.evaluate({"kernel": series}, facts(uname={"machine": "x86_64",
+                                                        "release": release})) is None
+
+
+def test_reason_classes_defined_once() -> None:
+    # One definition (agent/reasons.py); every other module imports the names.
+    import ast
+    from pathlib import Path
+
+    from kmatrix.agent import reasons
+
+    root = Path(rq.__file__).resolve().parent.parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in reasons.REASON_CLASSES:
+                found.append(path.relative_to(root).as_posix())
+    assert found == ["agent/reasons.py"] * 3
+
+
+def test_standalone_scripts_get_the_reason_classes(tmp_path: Any) -> None:
+    # preflight.py and probes.py also run concatenated (bundle.agent_source), outside the
+    # agent package: the reason names must resolve there too.
+    import subprocess
+    import sys
+
+    from kmatrix.bundle import agent_source
+
+    script = agent_source("btf.py", "probes.py") + \
+        b"\nprint(KERNEL_LACKS, ENVIRONMENT_BLOCKS)\n"
+    out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, check=True)
+    assert out.stdout.split() == [b"kernel-lacks", b"environment-blocks"]
+    # preflight.py's main prints the facts; its ftrace verdict uses the names.
+    out = subprocess.run([sys.executable, "-"], input=agent_source("preflight.py"),
+                         capture_output=True, check=True)
+    assert out.stdout.startswith(b"{")

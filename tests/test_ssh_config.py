@@ -245,3 +245,14 @@ def test_config_read_once_per_load(lab: Path, monkeypatch: pytest.MonkeyPatch) -
     load_hosts(write(lab / "hosts.yaml", "hosts:\n" + "".join(
         f"  - {{name: h{i}, arch: x86_64, ssh_host: lab3}}\n" for i in range(5))))
     assert len(reads) == 1
+
+
+def test_error_names_the_line_of_a_token_expanded_value(lab: Path) -> None:
+    # paramiko expands %h inside lookup(); the error still points at the line written.
+    cfg = ("Host x\n  IdentityFile ~/.ssh/id_gone\n  IdentityFile ~/.ssh/id_%h\n"
+           "Host *\n  IdentityFile ~/.ssh/id_x\n")
+    (lab / "home" / ".ssh" / "id_x").write_text("k")
+    os.chmod(lab / "home" / ".ssh" / "id_x", 0o644)
+    with pytest.raises(InputError) as ei:
+        load_one(lab, "hosts:\n  - {name: a, arch: x86_64, ssh_host: x}\n", cfg)
+    assert ":3: IdentityFile: permissions 0644 are too open" in str(ei.value)

@@ -1,4 +1,4 @@
-"""The simulated transport (kmatrix/transport/sim.py) that the scale bench drives.
+"""The simulated transport (bench/simtransport.py, out of the product package) that the scale bench drives.
 
 The trace is the one recorded from a real run over the loopback sshd
 (bench/data/loopback-x86_64.jsonl); the runner driving it is the real one.
@@ -11,9 +11,12 @@ import json
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from transport_contract import TransportBasics
 
+from bench.simtransport import SimModel, SimTransport, Trace, simulated
 from kmatrix.catalog import load_catalog
 from kmatrix.errors import TransportError
 from kmatrix.inventory import Host
@@ -21,7 +24,6 @@ from kmatrix.progress import Progress
 from kmatrix.runner import Run, RunOptions
 from kmatrix.suite import find_suite, load_suite
 from kmatrix.transport import open_transport
-from kmatrix.transport.sim import SimModel, SimTransport, Trace, simulated
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = ROOT / "bench" / "data" / "loopback-x86_64.jsonl"
@@ -161,3 +163,25 @@ def test_real_runner_over_simulated_hosts(trace: Trace, tmp_path: Path) -> None:
     assert len({h.round_trips for h in result.hosts}) == 1
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
     assert len(doc["hosts"]) == 4 and not doc["incomplete"]
+
+
+class TestSimTransportBasics(TransportBasics):
+    @pytest.fixture
+    def transport(self, trace: Trace) -> Any:
+        t = SimTransport(Host(name="c", arch="x86_64", address="10.0.0.1", transport="sim"),
+                         trace, SimModel(latency=0.0, jitter=0.0))
+        t.connect()
+        yield t
+        t.close()
+
+
+class TestFaultTransportBasics(TransportBasics):
+    @pytest.fixture
+    def transport(self, tmp_path: Path) -> Any:
+        from faultsim import FakeTarget, FaultTransport
+
+        t = FaultTransport(Host(name="f", arch="x86_64", address="10.0.0.1"),
+                           FakeTarget(tmp_path / "reset"))
+        t.connect()
+        yield t
+        t.close()

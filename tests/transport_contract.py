@@ -17,16 +17,36 @@ import pytest
 from kmatrix.errors import TransportError
 
 
-class TransportContract:
-    def test_run_passes_stdin_and_exit_code(self, transport: Any) -> None:
-        r = transport.run(["sh", "-c", "wc -c; exit 3"], stdin=b"x" * 70000, timeout=30)
-        assert (r.returncode, r.stdout.strip()) == (3, b"70000")
+class TransportBasics:
+    """What every transport owes, the simulated ones included (bench/simtransport.py,
+    tests/faultsim.py): argv lists only, counted round trips, and a stream opened
+    without stdin refuses input. The simulated ones do not run commands, so the
+    command semantics below (TransportContract) are for real transports."""
 
     def test_argv_is_never_a_shell_string(self, transport: Any) -> None:
         with pytest.raises(TypeError):
             transport.run("echo hi", timeout=5)
         with pytest.raises(TypeError):
             transport.stream("echo hi", idle_timeout=5)
+        with pytest.raises(TypeError):
+            transport.run([], timeout=5)
+
+    def test_each_exec_is_a_round_trip(self, transport: Any) -> None:
+        before = transport.round_trips
+        transport.run(["true"], timeout=30)
+        transport.run(["true"], timeout=30)
+        assert transport.round_trips == before + 2
+
+    def test_a_stream_without_stdin_refuses_input(self, transport: Any) -> None:
+        with transport.stream(["true"], idle_timeout=30) as s:
+            with pytest.raises(TransportError):
+                s.send(b"late")
+
+
+class TransportContract(TransportBasics):
+    def test_run_passes_stdin_and_exit_code(self, transport: Any) -> None:
+        r = transport.run(["sh", "-c", "wc -c; exit 3"], stdin=b"x" * 70000, timeout=30)
+        assert (r.returncode, r.stdout.strip()) == (3, b"70000")
 
     def test_stream_with_stdin_answers_what_it_is_sent(self, transport: Any) -> None:
         with transport.stream(["sh", "-c", 'read a; echo "got $a"; wc -c'],

@@ -1,8 +1,6 @@
 """trampoline: an extension (freplace) program replaces a global subprogram of XDP."""
 
 import ctypes
-import errno
-import os
 
 CASE = {
     "description": "freplace: an extension program replaces the global subprogram that gives "
@@ -18,7 +16,7 @@ PACKET = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + bytes(50)
 
 def _load_extension(t, target_fd):
     """A second copy of the object where only the extension loads, aimed at the live
-    program. EPERM for root with no verifier output: a policy forbids the type."""
+    program."""
     lb, lib = t.libbpf, t.lib.lib
     lib.bpf_program__set_attach_target.argtypes = [ctypes.c_void_p, ctypes.c_int,
                                                    ctypes.c_char_p]
@@ -29,16 +27,7 @@ def _load_extension(t, target_fd):
     if rc < 0:
         raise lb.LibbpfError("bpf_program__set_attach_target(new_verdict)", -rc,
                              t.lib.take_log())
-    try:
-        ext.load()
-    except lb.LoadFailed as e:
-        said = [ln for ln in (e.log or "").splitlines() if ln.strip() and
-                not ln.startswith("libbpf:")]
-        if e.errno == errno.EPERM and os.geteuid() == 0 and not said:
-            t.skip("environment-blocks", "the kernel refuses to load an extension "
-                   "(BPF_PROG_TYPE_EXT) program with EPERM although the agent runs as root "
-                   "and the verifier said nothing: a security policy forbids it")
-        raise
+    ext.load()  # EPERM here is a policy: the agent classifies it (environment-blocks)
     return ext
 
 

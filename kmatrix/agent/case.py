@@ -22,6 +22,8 @@ import time
 from . import btf as _btf
 from . import globals as _globals
 from . import libbpf as _lb
+from .reasons import ENVIRONMENT_BLOCKS, REASON_CLASSES
+from .tags import REJECTERS, Rejection  # noqa: F401 (Rejection: part of this API)
 
 
 class _OnFirstUse(object):
@@ -43,7 +45,6 @@ _kmod = _OnFirstUse("kmod")
 _net = _OnFirstUse("net")
 _perfev = _OnFirstUse("perfev")
 
-REASON_CLASSES = ("kernel-lacks", "environment-blocks", "hardware-missing")
 
 # Verifier messages that only mean "no JIT": with bpf_jit_enable=0 the load of a
 # program using kfuncs, callbacks or tail calls from subprograms fails with these.
@@ -79,35 +80,6 @@ def _line_at(text, pos):
 TGID_VAR = "kmx_tgid"
 # Printed by libbpf when the kernel refused a program load and it shows the verifier's log.
 VERIFIER_LOG_MARKS = ("BEGIN PROG LOAD LOG", "BEGIN DUMP LOG")
-
-
-class Rejection(object):
-    """What the tags of a program (kmatrix.h) say its load must do:
-    `msgs` = [[alternative, ...], ...] (each group must match, in order),
-    `errnos` = names (any one), `by` = "verifier" | "libbpf" | None."""
-
-    def __init__(self, tags):
-        self.failure = False
-        self.msgs = []
-        self.errnos = []
-        self.by = None
-        for tag in tags:
-            key, _, val = tag.partition(":")
-            if key == "failure":
-                self.failure = True
-            elif key == "msg":
-                self.msgs.append([val])
-            elif key == "msg_or":
-                if not self.msgs:
-                    raise ValueError("__msg_or(%r) has no __msg before it" % val)
-                self.msgs[-1].append(val)
-            elif key == "errno":
-                self.errnos.append(val)
-            elif key == "rejected_by":
-                self.by = val
-
-    def describe(self):
-        return " then ".join(" | ".join(repr(a) for a in g) for g in self.msgs)
 
 
 def _find_in_order(log, groups):
@@ -420,7 +392,7 @@ class CaseContext(object):
             return
         for needle in INTERPRETER_MESSAGES:
             if needle in (log or ""):
-                raise Skip("environment-blocks",
+                raise Skip(ENVIRONMENT_BLOCKS,
                            "BPF JIT disabled (net.core.bpf_jit_enable=0); the interpreter is "
                            "in use and the verifier refuses: %s" % _matching_line(log, needle))
 
@@ -502,8 +474,8 @@ class CaseContext(object):
                     "the kernel saw it")
         if rej.by == "verifier" and not reached:
             return "the refusal did not come from the verifier (libbpf printed no verifier log)"
-        if rej.by not in ("libbpf", "verifier"):
-            return "__rejected_by(%s): say verifier or libbpf" % rej.by
+        if rej.by not in REJECTERS:
+            return "__rejected_by(%s): say %s" % (rej.by, " or ".join(REJECTERS))
         return None
 
     def wait_bss(self, obj, n, done=None, trigger=None, timeout=5.0):

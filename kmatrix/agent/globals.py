@@ -16,6 +16,7 @@ structs and unions -> Record (a dict whose members are also attributes).
 import struct
 
 from . import btf as _btf
+from .tags import PREFIX as _TAG_PREFIX
 
 SECTIONS = (".bss", ".data", ".rodata")
 
@@ -322,7 +323,7 @@ class ObjectInfo(object):
                 vs[var.name] = Var(var.name, t.name, off, size, var.ref, types)
             self.sections[t.name] = vs
 
-    def tags_of(self, name, prefix="kmx:"):
+    def tags_of(self, name, prefix=_TAG_PREFIX):
         """The tags on function `name` that start with `prefix`, prefix removed."""
         return [s[len(prefix):] for s in self.tags.get(name, []) if s.startswith(prefix)]
 

@@ -21,9 +21,9 @@ import shutil
 import struct
 import subprocess
 
+from .reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS
+
 VMLINUX_BTF = "/sys/kernel/btf/vmlinux"
-ENV_BLOCKS = "environment-blocks"
-KERNEL_LACKS = "kernel-lacks"
 
 # finit_module / delete_module syscall numbers (generic table on arm64/riscv64).
 _SYSCALLS = {
@@ -78,14 +78,14 @@ def load_blockers(root="/"):
         return (KERNEL_LACKS, "the kernel has no loadable module support (no /proc/modules; "
                 "CONFIG_MODULES is off)")
     if _read(at("/proc/sys/kernel/modules_disabled")) == "1":
-        return (ENV_BLOCKS, "module loading is disabled (kernel.modules_disabled=1)")
+        return (ENVIRONMENT_BLOCKS, "module loading is disabled (kernel.modules_disabled=1)")
     if _read(at("/sys/module/module/parameters/sig_enforce")) in ("Y", "1"):
-        return (ENV_BLOCKS, "module signatures are enforced (module.sig_enforce=Y); the "
+        return (ENVIRONMENT_BLOCKS, "module signatures are enforced (module.sig_enforce=Y); the "
                 "test module is built on the target and unsigned")
     lockdown = _read(at("/sys/kernel/security/lockdown")) or ""
     m = re.search(r"\[(\w+)\]", lockdown)
     if m and m.group(1) != "none":
-        return (ENV_BLOCKS, "kernel lockdown is '%s' (/sys/kernel/security/lockdown): "
+        return (ENVIRONMENT_BLOCKS, "kernel lockdown is '%s' (/sys/kernel/security/lockdown): "
                 "unsigned modules cannot load" % m.group(1))
     if not os.path.exists(at(VMLINUX_BTF)):
         return (KERNEL_LACKS, "the kernel has no BTF (%s); module BTF needs it as base"
@@ -137,11 +137,11 @@ def build_dir(release=None):
     cands = ["/lib/modules/%s/build" % release, "/usr/src/kernels/%s" % release]
     kdir = next((d for d in cands if os.path.isfile(os.path.join(d, "Makefile"))), None)
     if kdir is None:
-        raise Unavailable(ENV_BLOCKS, "no kernel headers for %s (%s/Makefile missing; %s)"
+        raise Unavailable(ENVIRONMENT_BLOCKS, "no kernel headers for %s (%s/Makefile missing; %s)"
                           % (release, cands[0], package_hint("headers", release)))
     for tool in ("make", "gcc"):
         if not _which(tool):
-            raise Unavailable(ENV_BLOCKS, "%s is not installed on the target; it is needed "
+            raise Unavailable(ENVIRONMENT_BLOCKS, "%s is not installed on the target; it is needed "
                               "to build the test module" % tool)
     return kdir
 
@@ -291,12 +291,12 @@ def btf_precheck(kdir):
     if os.path.isfile(os.path.join(kdir, "vmlinux")):
         return
     if not _which("pahole"):
-        raise Unavailable(ENV_BLOCKS, "the headers tree %s has no vmlinux, so Kbuild writes no "
+        raise Unavailable(ENVIRONMENT_BLOCKS, "the headers tree %s has no vmlinux, so Kbuild writes no "
                           "module BTF, and pahole is not installed to add it (%s)"
                           % (kdir, package_hint("pahole")))
     resolver = os.path.join(kdir, "tools/bpf/resolve_btfids/resolve_btfids")
     if not os.access(resolver, os.X_OK):
-        raise Unavailable(ENV_BLOCKS, "the headers tree %s has neither vmlinux nor "
+        raise Unavailable(ENVIRONMENT_BLOCKS, "the headers tree %s has neither vmlinux nor "
                           "tools/bpf/resolve_btfids, so the module's kfunc id set cannot be "
                           "resolved against the kernel's BTF" % kdir)
 
@@ -308,12 +308,12 @@ def ensure_btf(ko, kdir, timeout=300):
         return "Kbuild wrote the module's .BTF"
     pahole = _which("pahole")
     if not pahole:
-        raise Unavailable(ENV_BLOCKS, "the headers tree has no vmlinux, so Kbuild wrote no "
+        raise Unavailable(ENVIRONMENT_BLOCKS, "the headers tree has no vmlinux, so Kbuild wrote no "
                           "module BTF, and pahole is not installed to add it (%s)"
                           % package_hint("pahole"))
     resolver = os.path.join(kdir, "tools/bpf/resolve_btfids/resolve_btfids")
     if not os.access(resolver, os.X_OK):
-        raise Unavailable(ENV_BLOCKS, "the headers tree has neither vmlinux nor "
+        raise Unavailable(ENVIRONMENT_BLOCKS, "the headers tree has neither vmlinux nor "
                           "tools/bpf/resolve_btfids (%s), so the module's kfunc id set "
                           "cannot be resolved against the kernel's BTF" % kdir)
     env = dict(os.environ)
@@ -344,7 +344,7 @@ def module_btf_loaded(name, root="/"):
 def _syscall(name):
     nums = _SYSCALLS.get(platform.machine())
     if nums is None:
-        raise Unavailable(ENV_BLOCKS, "no syscall numbers known for %s" % platform.machine())
+        raise Unavailable(ENVIRONMENT_BLOCKS, "no syscall numbers known for %s" % platform.machine())
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     return libc.syscall, nums[name]
@@ -367,9 +367,9 @@ def insmod(ko, params=""):
         return name
     text = "%s (%s)" % (errno.errorcode.get(err, str(err)), os.strerror(err))
     if err == errno.EKEYREJECTED or err == errno.ENOKEY:
-        raise Unavailable(ENV_BLOCKS, "the kernel refuses the unsigned test module: %s" % text)
+        raise Unavailable(ENVIRONMENT_BLOCKS, "the kernel refuses the unsigned test module: %s" % text)
     if err == errno.EPERM:
-        raise Unavailable(ENV_BLOCKS, "loading the test module is not permitted here: %s"
+        raise Unavailable(ENVIRONMENT_BLOCKS, "loading the test module is not permitted here: %s"
                           % text)
     raise ModuleError("finit_module(%s) failed: %s" % (os.path.basename(ko), text), err=err)
 

@@ -29,6 +29,7 @@ from . import libbpf as _libbpf
 from . import libload as _libload
 from . import preflight as _preflight
 from . import probes as _probes
+from . import reasons as _reasons
 from . import requires as _requires
 
 # Imported where used, not here: under TCG every module the agent imports before
@@ -561,7 +562,8 @@ class Agent(object):
             return _refusals.classify_attach(err.section, err.errno, platform.machine())
         if isinstance(err, _libbpf.LoadFailed):
             return _refusals.classify_load(err.log or "", err.errno,
-                                           self.lib.version() if self.lib else None)
+                                           self.lib.version() if self.lib else None,
+                                           privileged=bpf_privileged())
         return None
 
     def _case_files(self, entry):
@@ -622,7 +624,7 @@ class Agent(object):
         except _libbpf.MissingSymbol as e:
             # `libbpf: system` with an old library: the target's userland, not the kernel.
             state, reason, rclass = "skip", "%s (use the bundled libbpf)" % e, \
-                _requires.ENVIRONMENT_BLOCKS
+                _reasons.ENVIRONMENT_BLOCKS
         except Exception as e:
             state, reason = "fail", "the check raised %s: %s" % (type(e).__name__, e)
             output = _traceback()
@@ -741,6 +743,24 @@ def _death(status, limit):
         return "the check's process failed before it had a result"
     return "the check ended its process with exit status %d (os._exit?) before its " \
            "result" % code
+
+
+CAP_SYS_ADMIN, CAP_BPF = 21, 39
+
+
+def bpf_privileged(status="/proc/self/status"):  # type: (str) -> object
+    """True when this process's effective capabilities hold CAP_BPF or CAP_SYS_ADMIN,
+    False when they hold neither, None when /proc does not say (a refused load's EPERM
+    is then worded without a claim about our privileges)."""
+    try:
+        with open(status) as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    caps = int(line.split()[1], 16)
+                    return bool(caps & (1 << CAP_BPF | 1 << CAP_SYS_ADMIN))
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def compile_failed(cid, what, output, details=None):

@@ -14,8 +14,10 @@ import tempfile
 
 try:
     from . import preflight as _preflight
+    from .reasons import ENVIRONMENT_BLOCKS, HARDWARE_MISSING
 except ImportError:  # loaded by path in a test
     import preflight as _preflight  # type: ignore
+    from reasons import ENVIRONMENT_BLOCKS, HARDWARE_MISSING  # type: ignore
 
 PMU_DIR = "/sys/bus/event_source/devices"
 PERF_TYPE_HARDWARE = 0
@@ -52,14 +54,14 @@ def open_hardware(t, config, what, **attr_kw):
     except OSError as e:
         name = errno.errorcode.get(e.errno, str(e.errno))
         if e.errno == errno.EOPNOTSUPP and attr_kw.get("sample_period"):
-            t.skip("hardware-missing", "perf_event_open(%s) fails with %s: the hardware PMU "
+            t.skip(HARDWARE_MISSING, "perf_event_open(%s) fails with %s: the hardware PMU "
                    "counts but cannot sample (no overflow interrupt; PMUs: %s)"
                    % (what, name, ", ".join(pmus()) or "none"))
         if e.errno in NO_HARDWARE:
-            t.skip("hardware-missing", "perf_event_open(%s) fails with %s: no hardware PMU "
+            t.skip(HARDWARE_MISSING, "perf_event_open(%s) fails with %s: no hardware PMU "
                    "here supports it (PMUs: %s)" % (what, name, ", ".join(pmus()) or "none"))
         if e.errno in (errno.EACCES, errno.EPERM):
-            t.skip("environment-blocks", "perf_event_open(%s) refused with %s "
+            t.skip(ENVIRONMENT_BLOCKS, "perf_event_open(%s) refused with %s "
                    "(kernel.perf_event_paranoid=%s)" % (what, name, read_text(
                        "/proc/sys/kernel/perf_event_paranoid", "?")))
         raise

@@ -1,7 +1,8 @@
 """Target facts in one round trip: piped to `python3 -`, prints one JSON object.
 
 Stdlib only, Python 3.7, and no imports from the kmatrix package: the file is
-sent on its own. The agent also imports it to compute facts lazily.
+sent as a script, after reasons.py (bundle.agent_source()). The agent also
+imports it to compute facts lazily.
 """
 
 import ctypes
@@ -17,6 +18,12 @@ import struct
 import subprocess
 import sys
 import tempfile
+
+try:
+    from .reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS
+except ImportError:  # a script: bundle.agent_source() put reasons.py before this file
+    if "KERNEL_LACKS" not in globals():
+        from reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS  # type: ignore
 
 BTF_PATH = "/sys/kernel/btf/vmlinux"
 PMU_DIR = "/sys/bus/event_source/devices"
@@ -302,12 +309,12 @@ def ftrace(config=None):
     a seccomp/LSM policy, a sandbox) the loads fail with EPERM, so probe it.
     """
     if config is not None and config.get("CONFIG_FUNCTION_TRACER") != "y":
-        return {"usable": False, "class": "kernel-lacks",
+        return {"usable": False, "class": KERNEL_LACKS,
                 "reason": "kernel built without CONFIG_FUNCTION_TRACER"}
     try:
         with open("/proc/sys/kernel/ftrace_enabled") as f:
             if f.read().strip() == "0":
-                return {"usable": False, "class": "environment-blocks",
+                return {"usable": False, "class": ENVIRONMENT_BLOCKS,
                         "reason": "ftrace is disabled (/proc/sys/kernel/ftrace_enabled=0)"}
     except OSError:
         pass
@@ -323,7 +330,7 @@ def ftrace(config=None):
         err = _probe_filter_functions(path)
         if err is None:
             return {"usable": True, "class": None, "reason": "%s is readable" % path}
-        return {"usable": False, "class": "environment-blocks",
+        return {"usable": False, "class": ENVIRONMENT_BLOCKS,
                 "reason": "ftrace unusable: reading %s fails with %s" % (path, _describe(err))}
     if os.geteuid() == 0:
         res = None
@@ -336,7 +343,7 @@ def ftrace(config=None):
             if err is None:
                 return {"usable": True, "class": None,
                         "reason": "tracefs available_filter_functions is readable"}
-            return {"usable": False, "class": "environment-blocks",
+            return {"usable": False, "class": ENVIRONMENT_BLOCKS,
                     "reason": "ftrace unusable: reading tracefs available_filter_functions "
                               "fails with %s" % _describe(err)}
     return {"usable": None, "class": None,

@@ -18,8 +18,11 @@ import os
 import platform
 import struct
 
-KERNEL_LACKS = "kernel-lacks"
-ENVIRONMENT_BLOCKS = "environment-blocks"
+try:
+    from .reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS
+except ImportError:  # a script: bundle.agent_source() put reasons.py before this file
+    if "KERNEL_LACKS" not in globals():
+        from reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS  # type: ignore
 
 BPF_NR = {"x86_64": 321, "aarch64": 280, "riscv64": 280}
 

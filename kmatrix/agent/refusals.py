@@ -14,6 +14,8 @@ looks at it, so a real bug in a case is never hidden behind a skip.
 
 import re
 
+from .reasons import ENVIRONMENT_BLOCKS, KERNEL_LACKS
+
 # helpers_table.py (~1,100 lines of data) is imported on first use, not with this
 # module: the agent imports refusals at start but classifies only a refused case, and
 # compiling the table from the zipapp costs ~0.1 s on riscv64 under TCG.
@@ -38,9 +40,7 @@ def __getattr__(name):  # PEP 562 (3.7): refusals.HELPERS etc. as before the laz
         return getattr(_t(), name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
-KERNEL_LACKS = "kernel-lacks"
-ENVIRONMENT_BLOCKS = "environment-blocks"
-
+EPERM = 1
 ENOTSUPP = 524  # kernel-internal errno; leaks out of bpf(2) when a JIT lacks something
 
 # Ids libbpf writes into a call instruction it could not resolve (libbpf.c): never
@@ -405,6 +405,12 @@ _LOAD_RULES = (
     (re.compile(r"^calling kernel function is not supported without CONFIG_DEBUG_INFO_BTF$"),
      lambda m, v: (KERNEL_LACKS, "the kernel has no BTF (CONFIG_DEBUG_INFO_BTF), so it cannot "
                                  "call kernel functions (kfuncs)")),
+    # check_kfunc_call(): the kfunc exists (it has BTF) but is not registered for this
+    # program type on this kernel (-EACCES). Later kernels open kfuncs to more types.
+    (re.compile(r"^calling kernel function (\w+) is not allowed$"),
+     lambda m, v: (KERNEL_LACKS, "this kernel does not allow the kfunc %s in this program "
+                                 "type (the verifier: calling kernel function %s is not "
+                                 "allowed)" % (m.group(1), m.group(1)))),
     (re.compile(r"^JIT does not support calling kernel function$"),
      lambda m, v: (KERNEL_LACKS, "this kernel's BPF JIT for this architecture cannot call "
                                  "kernel functions (kfuncs)")),
@@ -432,8 +438,7 @@ _LOAD_RULES = (
 
 # Not judged here, deliberately (None): "func 'f' argN type INT is not a struct" (the
 # program reads an argument in a way that kernel refuses: the case can read it
-# otherwise), "calling kernel function X is not allowed" (X exists; not for this program
-# type), "attach_btf_id N is not a function" (libbpf only asks for BTF FUNCs, so the
+# otherwise), "attach_btf_id N is not a function" (libbpf only asks for BTF FUNCs, so the
 # program or loader is wrong), "calling kernel functions are not allowed in non-JITed
 # programs" (JIT off or failed; case.py judges the JIT-off case), "failed to find valid
 # kernel BTF" (also an old libbpf that cannot parse a newer BTF), a map that failed to
@@ -453,19 +458,53 @@ def _log_lines(log):  # type: (str) -> list
     return lines
 
 
-def classify_load(log, errno=0, libbpf_version=None):  # type: (str, int, str) -> tuple
+# Verifier log lines that are bookkeeping, not the refusal itself.
+_BOOKKEEPING = re.compile(r"^(?:libbpf: |processed \d+ insns|verification time|stack depth|"
+                          r"-- (?:BEGIN|END) |mark_precise|\d+: R\d|func#\d)")
+
+
+def _verifier_last_line(log):  # type: (str) -> str
+    """The verifier's own last word: its last line that is not an instruction dump,
+    a source line, statistics or a libbpf line; "" when it said nothing."""
+    said = [ln for ln in _log_lines(log) if not _BOOKKEEPING.match(ln)]
+    return said[-1][:300] if said else ""
+
+
+def _policy_refusal(log, privileged):  # type: (str, object) -> tuple
+    """EPERM from BPF_PROG_LOAD. Upstream's verifier reports what a program does
+    wrong with EINVAL/EACCES; EPERM is a permission check (capabilities, lockdown,
+    an LSM's bpf_prog hook, a vendor policy). With CAP_BPF or CAP_SYS_ADMIN held it
+    is a policy of this machine, never a missing feature or a defect of the case."""
+    last = _verifier_last_line(log)
+    quoted = "; the verifier's last line: '%s'" % last if last else \
+        "; the verifier said nothing (refused before or after verification)"
+    if privileged is False:
+        return (ENVIRONMENT_BLOCKS, "the kernel refused the load with EPERM and the agent "
+                                    "holds neither CAP_BPF nor CAP_SYS_ADMIN%s" % quoted)
+    return (ENVIRONMENT_BLOCKS, "the kernel refused the load with EPERM although the agent "
+                                "holds CAP_BPF/CAP_SYS_ADMIN: a policy of this machine "
+                                "(lockdown, an LSM, a vendor verifier restriction) forbids "
+                                "it%s" % quoted)
+
+
+def classify_load(log, errno=0, libbpf_version=None, privileged=None):
+    # type: (str, int, str, object) -> tuple
     """Verdict for a refused load from its libbpf/verifier log, or None (a real fail).
 
     The first line that a rule recognises decides: the verifier stops at its first
-    error and libbpf at its first fatal problem. `errno` alone decides nothing here
-    (see classify_attach); `libbpf_version` ("1.1.2", "0.3") refines libbpf's own
-    messages.
+    error and libbpf at its first fatal problem. `libbpf_version` ("1.1.2", "0.3")
+    refines libbpf's own messages. When no rule matches, EPERM is a policy refusal
+    (environment-blocks naming the verifier's last line); `privileged` says whether
+    the agent holds CAP_BPF or CAP_SYS_ADMIN (None: unknown) and only changes the
+    sentence. Any other errno alone decides nothing (see classify_attach).
     """
     for line in _log_lines(log):
         for pattern, handler in _LOAD_RULES:
             m = pattern.search(line)
             if m:
                 return handler(m, libbpf_version)
+    if abs(errno or 0) == EPERM:
+        return _policy_refusal(log, privileged)
     return None
 
 
@@ -501,11 +540,12 @@ def trampoline_since(arch):  # type: (str) -> str
 
 def classify(kind, text, errno=0, **kw):  # type: (str, str, int, **object) -> tuple
     """Dispatch on kind: "compile", "load" or "attach" (kw: vmlinux_h, libbpf_version,
-    attach, arch)."""
+    privileged, attach, arch)."""
     if kind == "compile":
         return classify_compile(text, vmlinux_h=kw.get("vmlinux_h"))
     if kind == "load":
-        return classify_load(text, errno, libbpf_version=kw.get("libbpf_version"))
+        return classify_load(text, errno, libbpf_version=kw.get("libbpf_version"),
+                             privileged=kw.get("privileged"))
     if kind == "attach":
         return classify_attach(kw.get("attach", ""), errno, arch=kw.get("arch"))
     raise ValueError("unknown refusal kind %r" % (kind,))

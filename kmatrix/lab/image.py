@@ -572,66 +572,42 @@ def newc_archive(entries: list[tuple[str, int, bytes, int]]) -> bytes:
     return bytes(out)
 
 
-def module_load_order(
-    modules_dep: str, wanted: list[str], builtin: str = "", softdep: str = "", alias: str = ""
-) -> list[str]:
-    """Paths (as in modules.dep) of ``wanted`` modules and their dependencies, each
-    after everything it depends on, like ``modprobe --show-depends``: hard deps from
-    modules.dep, ``pre:`` soft deps from modules.softdep (ext4 needs crc32c), names
-    resolved through modules.alias. Built-in and unknown modules are skipped."""
+def module_load_order(root: Path, kver: str, wanted: list[str]) -> list[str]:
+    """Paths (relative to ``lib/modules/KVER``, as in modules.dep) of the ``wanted``
+    modules of the tree under ``root`` and of what they need, each after everything
+    it depends on: what ``modprobe --show-depends`` prints (hard deps, ``pre:`` soft
+    deps such as ext4's crc32c, names resolved through aliases). Built-in and
+    absent modules are skipped.
 
-    def norm(n: str) -> str:
-        base = n.rsplit("/", 1)[-1]
-        return re.sub(r"\.ko(\.(xz|zst|gz))?$", "", base).replace("-", "_")
-
-    deps: dict[str, list[str]] = {}
-    by_name: dict[str, str] = {}
-    for line in modules_dep.splitlines():
-        if ":" not in line:
-            continue
-        mod, rest = line.split(":", 1)
-        deps[mod] = rest.split()
-        by_name[norm(mod)] = mod
-    aliases: dict[str, list[str]] = {}
-    for line in alias.splitlines():
-        f = line.split()
-        if len(f) == 3 and f[0] == "alias" and not any(c in f[1] for c in "*?["):
-            aliases.setdefault(f[1].replace("-", "_"), []).append(norm(f[2]))
-    soft: dict[str, list[str]] = {}
-    for line in softdep.splitlines():
-        f = line.split()
-        if len(f) >= 3 and f[0] == "softdep":
-            pre: list[str] = []
-            mode = ""
-            for tok in f[2:]:
-                if tok in ("pre:", "post:"):
-                    mode = tok
-                elif mode == "pre:":
-                    pre.append(tok)
-            soft[norm(f[1])] = pre
+    kmod's modprobe reads the tree's depmod indexes (modules.*.bin), which do not
+    depend on the modules' arch or compression, so the controller's runs natively
+    for every guest; without one on the controller, the guest's own runs in the
+    rootfs. ``-C /dev/null``: the controller's /etc/modprobe.d must not add
+    install commands, options or aliases to a guest's list.
+    """
+    host = shutil.which("modprobe", path=os.pathsep.join(
+        [os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+    base = [host, "-d", str(root)] if host else ["chroot", str(root), "modprobe"]
+    marker = f"/lib/modules/{kver}/"
     order: list[str] = []
-    seen: set[str] = set()
-
-    def resolve(name: str) -> list[str]:
-        n = norm(name)
-        if n in by_name:
-            return [by_name[n]]
-        return [by_name[a] for a in aliases.get(n, []) if a in by_name]
-
-    def visit(path: str) -> None:
-        if path in seen:
-            return
-        seen.add(path)
-        for s in soft.get(norm(path), []):
-            for p in resolve(s):
-                visit(p)
-        for d in deps.get(path, []):
-            visit(d)
-        order.append(path)
-
-    for w in wanted:
-        for p in resolve(w):  # built-in or absent: nothing to load
-            visit(p)
+    for name in wanted:
+        p = subprocess.run([*base, "-C", "/dev/null", "-S", kver, "--show-depends", name],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            if "not found" in p.stderr:
+                continue  # absent from this kernel: nothing to load
+            raise LabError(f"modprobe --show-depends {name} for {kver}: "
+                           f"{p.stderr.strip() or f'exit {p.returncode}'}")
+        for line in p.stdout.splitlines():
+            words = line.split()
+            if words[:1] != ["insmod"] or len(words) < 2:
+                continue  # "builtin NAME": nothing to load
+            if marker not in words[1]:
+                raise LabError(f"modprobe --show-depends {name}: {words[1]} is outside "
+                               f"{marker.strip('/')}")
+            rel = words[1].split(marker, 1)[1]
+            if rel not in order:  # shared deps: the first place is before every user
+                order.append(rel)
     return order
 
 
@@ -1060,12 +1036,7 @@ class _Builder:
             f = tf.extractfile(member)
             assert f is not None
             bb.write_bytes(f.read())
-        def read(name: str) -> str:
-            p = mroot / name
-            return p.read_text() if p.exists() else ""
-
-        order = module_load_order(read("modules.dep"), _INITRAMFS_MODULES, read("modules.builtin"),
-                                  read("modules.softdep"), read("modules.alias"))
+        order = module_load_order(self.rootfs, kver, _INITRAMFS_MODULES)
         entries: list[tuple[str, int, bytes, int]] = [
             (d, stat.S_IFDIR | 0o755, b"", 0) for d in ("bin", "dev", "proc", "sys", "newroot", "mods")
         ]

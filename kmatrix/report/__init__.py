@@ -22,6 +22,7 @@ from kmatrix.archs import ARCHES
 from kmatrix.errors import InputError
 from kmatrix.expectations import effective_verdict, parse_release
 from kmatrix.results import (
+    KERNEL_LACKS,
     V_ERROR,
     V_FAIL,
     V_FLAKY,
@@ -120,7 +121,7 @@ def cell_class(entries: list[CellEntry]) -> str:
     if v in (V_PASS, V_FLAKY, V_XPASS):
         return "supported"
     if v == V_SKIP:
-        lacks = any(e.case.reason_class == "kernel-lacks" for e in entries)
+        lacks = any(e.case.reason_class == KERNEL_LACKS for e in entries)
         return "not-supported" if lacks else "not-tested"
     if v == V_XFAIL:
         return "known-failure"

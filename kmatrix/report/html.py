@@ -29,7 +29,14 @@ from kmatrix.report import (
     libbpf_text,
     load_since,
 )
-from kmatrix.results import V_SKIP, HostResult, RunResult
+from kmatrix.results import (
+    ENVIRONMENT_BLOCKS,
+    HARDWARE_MISSING,
+    KERNEL_LACKS,
+    V_SKIP,
+    HostResult,
+    RunResult,
+)
 
 COLOURS = {
     "pass": "#2e7d32",
@@ -275,9 +282,9 @@ def probe_rows(h: HostResult) -> list[tuple[str, Any]]:
 
 
 _CLASS_HELP = {
-    "kernel-lacks": "the kernel does not have it (missing kfunc/BTF function, config, version)",
-    "environment-blocks": "the kernel may have it, but this environment prevents its use",
-    "hardware-missing": "the machine lacks the hardware (e.g. a PMU)",
+    KERNEL_LACKS: "the kernel does not have it (missing kfunc/BTF function, config, version)",
+    ENVIRONMENT_BLOCKS: "the kernel may have it, but this environment prevents its use",
+    HARDWARE_MISSING: "the machine lacks the hardware (e.g. a PMU)",
 }
 
 

@@ -24,13 +24,14 @@ The run id is the testsuite's id= attribute.
 
 from __future__ import annotations
 
+import io
 import json
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Optional
 
-from junit_xml import TestCase, TestSuite
+from junitparser import Error, Failure, Skipped
+from junitparser.xunit2 import FlakyFailure, JUnitXml, TestCase, TestSuite
 
 from kmatrix.fileutil import atomic_write
 from kmatrix.report import excerpt, verdict_of
@@ -110,37 +111,61 @@ def case_id_parts(case: str, family: str = "") -> tuple[str, str]:
     return fam, name or case
 
 
-def _testcase(c: CaseResult, arch: str, host: str) -> tuple[TestCase, str]:
+def _unique(seen: set[tuple[str, str]], classname: str, name: str) -> str:
+    """`name`, or `name #2`, ... when (classname, name) is already in the file:
+    readers key on that pair. With the host in the classname only a case listed
+    twice in one host (or ids that differ only in characters XML cannot carry)
+    can repeat."""
+    unique, n = name, 1
+    while (classname, unique) in seen:
+        n += 1
+        unique = f"{name} #{n}"
+    seen.add((classname, unique))
+    return unique
+
+
+def _time(seconds: Optional[float]) -> float:
+    # Rounded to ms: junitparser writes str(float), and a rounded value never
+    # takes the "1e-05" form the schema's time pattern rejects.
+    return round(float(seconds or 0.0), 3)
+
+
+def _testcase(c: CaseResult, arch: str, host: str,
+              seen: set[tuple[str, str]]) -> tuple[TestCase, str]:
     v = verdict_of(c)
     family, name = case_id_parts(c.case, c.family)
-    tc = TestCase(
-        name=_x(name),
-        classname=_x(f"kmatrix.{arch}.{host}.{family}"),
-        elapsed_sec=float(c.duration or 0.0),
-    )
+    classname = _x(f"kmatrix.{arch}.{host}.{family}")
+    tc = TestCase(_unique(seen, classname, _x(name)), classname, _time(c.duration))
     if v == V_FAIL:
-        tc.add_failure_info(message=_x(c.reason or "failed"), output=_case_text(c),
-                            failure_type="regression")
+        tc.result = [_result(Failure, c.reason or "failed", "regression", _case_text(c))]
     elif v == V_ERROR:
-        tc.add_error_info(message=_x(c.reason or "error"), output=_case_text(c),
-                          error_type="error")
+        tc.result = [_result(Error, c.reason or "error", "error", _case_text(c))]
     elif v == V_SKIP:
         msg = _x(f"[{c.reason_class or 'unclassified'}] {c.reason}")
-        tc.add_skipped_info(message=msg, output=msg)
+        tc.result = [_result(Skipped, msg, "skipped", msg)]
     elif v == V_XFAIL:
         msg = _x(f"xfail: {_exp_reason(c)} ({_link(c)})")
-        tc.add_skipped_info(message=msg, output="\n".join(filter(None, (msg, _case_text(c)))))
+        tc.result = [_result(Skipped, msg, "skipped",
+                             "\n".join(filter(None, (msg, _case_text(c)))))]
     elif v == V_XPASS:
-        tc.stdout = _x(
+        tc.system_out = _x(
             f"XPASS: {c.case} passed, but suite {(c.expectation or {}).get('suite', '')} "
             f"expects it to fail: {_exp_reason(c)} ({_link(c)}). "
             "The expectation may be stale."
         )
     elif v == V_FLAKY:
-        tc.stdout = _x(f"FLAKY: failed, then passed on attempt {c.attempts}: {c.reason}")
+        # Surefire's <flakyFailure>: passed in the end, so not counted as a failure.
+        tc.add_interim_result(_result(FlakyFailure, c.reason or "flaky", "flaky", _case_text(c)))
+        tc.system_out = _x(f"FLAKY: failed, then passed on attempt {c.attempts}: {c.reason}")
     elif v == V_PASS and c.details:
-        tc.stdout = _x("details: " + json.dumps(c.details, sort_keys=True, default=str))
+        tc.system_out = _x("details: " + json.dumps(c.details, sort_keys=True, default=str))
     return tc, v
+
+
+def _result(kind: Any, message: str, type_: str, text: str) -> Any:
+    r = kind(_x(message), type_)
+    r.text = text
+    return r
 
 
 def _properties(run: RunResult, h: HostResult, label: str, xpass: list[str],
@@ -178,41 +203,28 @@ def _properties(run: RunResult, h: HostResult, label: str, xpass: list[str],
     return {f"{label}/{_one_line(k)}": _one_line(val) for k, val in props.items()}
 
 
-def _suite_element(run: RunResult, h: HostResult, label: str) -> ET.Element:
+def _suite(run: RunResult, h: HostResult, label: str,
+           seen: set[tuple[str, str]]) -> TestSuite:
     cases = sorted(h.cases, key=lambda c: c.case)
-    built = [_testcase(c, h.arch, label) for c in cases]
+    built = [_testcase(c, h.arch, label, seen) for c in cases]
     tcs = [tc for tc, _ in built]
     if h.error:
-        tc = TestCase(name="host", classname=_x(f"kmatrix.{h.arch}.{label}"))
-        tc.add_error_info(message=_x(h.error), output=_x(h.error), error_type="host-error")
+        classname = _x(f"kmatrix.{h.arch}.{label}")
+        tc = TestCase(_unique(seen, classname, "host"), classname, 0.0)
+        tc.result = [_result(Error, h.error, "host-error", _x(h.error))]
         tcs.append(tc)
     xpass = [c.case for c, (_, v) in zip(cases, built) if v == V_XPASS]
     flaky = [c.case for c, (_, v) in zip(cases, built) if v == V_FLAKY]
-    ts = TestSuite(
-        name=label,
-        test_cases=tcs,
-        hostname=_x(h.name),
-        id=_x(run.run_id) or None,
-        package=_x(f"kmatrix.{h.arch}"),
-        timestamp=_x(run.started) or None,
-        properties=_properties(run, h, label, xpass, flaky),
-    )
-    el = ts.build_xml_doc()
-    # junit-xml adds attributes the Jenkins schema does not allow.
-    for attr in ("disabled", "assertions"):
-        el.attrib.pop(attr, None)
-    durations = [float(c.duration or 0.0) for c in cases] + ([0.0] if h.error else [])
-    el.set("time", f"{sum(durations):.3f}")
-    verdicts = [v for _, v in built] + ([V_ERROR] if h.error else [])
-    padded: list[Optional[CaseResult]] = [*cases, None]  # the host-error testcase comes last
-    for tc_el, dur, c, v in zip(el.findall("testcase"), durations, padded, verdicts):
-        # Fixed-point: the schema's time pattern rejects "1e-05".
-        tc_el.set("time", f"{dur:.3f}")
-        if c is not None and v == V_FLAKY:
-            ff = ET.Element("flakyFailure", {"type": "flaky", "message": _x(c.reason or "flaky")})
-            ff.text = _case_text(c)
-            tc_el.insert(0, ff)
-    return el
+    ts = TestSuite(label)
+    ts.hostname = _x(h.name)
+    ts.id = _x(run.run_id) or None
+    ts.package = _x(f"kmatrix.{h.arch}")
+    ts.timestamp = _x(run.started) or None
+    # Properties first: junitparser appends children in call order.
+    for k, val in _properties(run, h, label, xpass, flaky).items():
+        ts.add_property(k, val)
+    ts.add_testcases(tcs)  # counts tests/failures/errors/skipped and sums the time
+    return ts
 
 
 def _host_labels(hosts: list[HostResult]) -> list[str]:
@@ -228,43 +240,15 @@ def _host_labels(hosts: list[HostResult]) -> list[str]:
     return labels
 
 
-def _make_ids_unique(root: ET.Element) -> None:
-    """Suffix a repeated (classname, name): readers key on that pair.
-
-    With the host in the classname only a case listed twice in one host (or ids
-    that differ only in characters XML cannot carry) can repeat.
-    """
+def junit_document(run: RunResult, arch: str) -> JUnitXml:
+    """The <testsuites> document for one arch; junitparser keeps the totals."""
+    doc = JUnitXml(_x(f"kmatrix {run.run_id} {arch}"))
     seen: set[tuple[str, str]] = set()
-    for tc in root.iter("testcase"):
-        cls, name = tc.get("classname", ""), tc.get("name", "")
-        unique, n = name, 1
-        while (cls, unique) in seen:
-            n += 1
-            unique = f"{name} #{n}"
-        if unique != name:
-            tc.set("name", unique)
-        seen.add((cls, unique))
-
-
-def junit_document(run: RunResult, arch: str) -> ET.Element:
-    """The <testsuites> element for one arch."""
-    root = ET.Element("testsuites", {"name": _x(f"kmatrix {run.run_id} {arch}")})
-    tests = failures = errors = 0
-    total = 0.0
     hosts = [h for h in run.hosts if h.arch == arch]
     for h, label in zip(hosts, _host_labels(hosts)):
-        el = _suite_element(run, h, label)
-        root.append(el)
-        tests += int(el.get("tests", "0"))
-        failures += int(el.get("failures", "0"))
-        errors += int(el.get("errors", "0"))
-        total += float(el.get("time", "0"))
-    root.set("tests", str(tests))
-    root.set("failures", str(failures))
-    root.set("errors", str(errors))
-    root.set("time", f"{total:.3f}")
-    _make_ids_unique(root)
-    return root
+        doc.add_testsuite(_suite(run, h, label, seen))
+    doc.update_statistics()
+    return doc
 
 
 def write_junit(run: RunResult, outdir: Path, arches: Optional[list[str]] = None) -> list[Path]:
@@ -276,11 +260,12 @@ def write_junit(run: RunResult, outdir: Path, arches: Optional[list[str]] = None
             present.append(h.arch)
     written = []
     for arch in arches or present:
-        root = junit_document(run, arch)
-        ET.indent(root)
-        data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        buf = io.BytesIO()
+        # Not pretty=True: that goes through minidom, which (before Python 3.13)
+        # writes a newline inside an attribute unescaped, so a reader would see a space.
+        junit_document(run, arch).write(buf)
         path = outdir / arch / "junit.xml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data + b"\n")
+        atomic_write(path, buf.getvalue() + b"\n")
         written.append(path)
     return written

@@ -17,7 +17,7 @@ __all__ = [
     "open_transport", "register_transport",
 ]
 
-# Extra transports by name, e.g. the benchmarks' simulated one (kmatrix/transport/sim.py).
+# Extra transports by name, e.g. the benchmarks' simulated one (bench/simtransport.py).
 # hosts.yaml still accepts only ssh and local: these are for code that builds Host objects.
 _EXTRA: dict[str, Callable[..., Transport]] = {}
 
