@@ -670,7 +670,7 @@ class HostRun:
             entry = {"workdir": _s(s.get("workdir"))[:300], "removed": s.get("removed") is True,
                      "processes": procs}
             found.append(entry)
-            self.warnings.append(
+            self.warn(
                 f"{self.host.name}: an earlier run whose controller died left "
                 f"{entry['workdir']}" + (f" and processes {', '.join(procs)}" if procs else "")
                 + ("; removed" if entry["removed"] else "; could not be removed"))
