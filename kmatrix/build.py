@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from kmatrix import archs
-from kmatrix.agent.compile import compile_argv
+from kmatrix.agent.compile import compile_argv, own_diagnostics
 from kmatrix.catalog import Case
 from kmatrix.errors import BuildError
 
@@ -254,7 +254,9 @@ class Builder:
         except (OSError, subprocess.SubprocessError) as e:
             tmp.unlink(missing_ok=True)
             return BuildOutcome(False, None, f"$ {' '.join(argv)}\n{e}")
-        out = (p.stdout + p.stderr).strip()
+        out = own_diagnostics((p.stdout + p.stderr).strip(),
+                              [case.src.parent, hdr_dir, self.libbpf_include / "bpf",
+                               *shared_include_dirs(case)])
         if p.returncode != 0:
             tmp.unlink(missing_ok=True)
             return BuildOutcome(False, None, f"$ {' '.join(map(str, argv))}\n{out}")

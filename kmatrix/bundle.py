@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
 from kmatrix.build import shared_include_dirs
-from kmatrix.catalog import Case
+from kmatrix.catalog import TAGGED_CHECK, Case, shipped_file
 from kmatrix.libbpf_bundle import BUNDLE_MEMBER, BundledLib
 
 AGENT_DIR = Path(__file__).resolve().parent / "agent"
@@ -159,12 +159,17 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
         if case is None:
             raise KeyError(f"plan names case {entry['id']!r} that is not in `cases`")
         entry["check"] = f"cases/{case.id}.py"
-        members.append((entry["check"], case.check))
+        # The catalogue checked these; checked again here, as they are read, so a
+        # symlink swapped in since cannot ship a file from elsewhere.
+        home = case.check.parent if case.check != TAGGED_CHECK else None
+        members.append((entry["check"], case.check if home is None else
+                        shipped_file(home, case.check, case.id, "check")))
         # CASE["files"]: extra files next to the check (e.g. a module's source).
         files = {}
         for rel in case.meta.get("files") or []:
             files[rel] = f"files/{case.id}/{rel}"
-            members.append((files[rel], case.check.parent / rel))
+            members.append((files[rel], shipped_file(case.check.parent, case.check.parent / rel,
+                                                     case.id)))
         if files:
             entry["files"] = files
         if not case.build:
@@ -173,7 +178,8 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
             src = (sources or {}).get(case.id) or case.src
             if src is not None:
                 entry["src"] = f"src/{case.id}.bpf.c"
-                members.append((entry["src"], Path(src)))
+                members.append((entry["src"], shipped_file(Path(src).parent, Path(src),
+                                                           case.id, "source")))
         elif case.id in objects:
             entry["obj"] = f"objs/{case.id}.bpf.o"
             members.append((entry["obj"], Path(objects[case.id])))
@@ -184,7 +190,7 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
             if case.build:
                 for d in shared_include_dirs(case):
                     for h in sorted(d.glob("*.h")):
-                        headers.setdefault(h.name, h)
+                        headers.setdefault(h.name, shipped_file(d, h, case.id, "header"))
         members += [(f"include/{name}", path) for name, path in sorted(headers.items())]
     members += _libbpf_members(plan, libbpf)
     plan["kmods"] = kmod_members(kmods)
@@ -197,7 +203,8 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(buf.getvalue())
-        os.chmod(tmp, 0o755)
+        # Private: it holds every shipped file; the target runs it with `python3 FILE`.
+        os.chmod(tmp, 0o600)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -37,6 +39,30 @@ def _rel_path_ok(v: Any) -> bool:
     if not isinstance(v, str) or not v or v.startswith("/") or "\\" in v:
         return False
     return all(part not in ("", ".", "..") for part in v.split("/"))
+
+
+def shipped_file(case_dir: Path, path: Path, case_id: str, field: str = "files") -> Path:
+    """`path` resolved, when it is a regular file inside `case_dir` (resolved too):
+    files that leave the controller (a check, its source, CASE["files"]) go to the
+    target and into agent.pyz, so a symlink to /etc/shadow or to an SSH key must not
+    ship. InputError naming the case and the file otherwise. Also refuses a FIFO or
+    a device, which would hang the read."""
+    base = case_dir.resolve()
+    shown = os.path.relpath(path, case_dir)
+    try:
+        real = path.resolve(strict=True)
+        st = os.stat(real)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop
+        raise InputError(str(path), None, field, f"case {case_id}: cannot resolve "
+                         f"{shown}: {e}") from None
+    if real != base and base not in real.parents:
+        raise InputError(str(path), None, field, f"case {case_id}: {shown} leads out of "
+                         f"the case's directory {base} (a symlink?): only regular files inside "
+                         "it are shipped to the target")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(str(path), None, field, f"case {case_id}: {shown} is not a "
+                         "regular file")
+    return real
 
 
 def _str_or_list(v: Any, pred: Any = None) -> bool:
@@ -423,6 +449,7 @@ def tagged_cases(family: str, src: Path) -> list[Case]:
     __failure. Program P of F.bpf.c is case <family>/F_P, or <family>/F when P is F."""
     f = str(src)
     stem = src.name[: -len(".bpf.c")]
+    shipped_file(src.parent, src, f"{family}/{stem}", "source")
     progs = read_programs(src) if _uses_kmatrix_h(src) else []
     if not progs:
         raise InputError(f, None, "check", f"no {stem}.py next to this BPF source, and no SEC() "
@@ -502,6 +529,7 @@ def load_catalog(root: Path) -> list[Case]:
             if not _NAME.match(name):
                 raise InputError(str(check), None, "name",
                                  "case names are lower-case letters, digits and _")
+            shipped_file(fam_dir, check, f"{family}/{name}", "check")
             meta = read_case(check)
             src = sources.get(name)
             build = meta.get("build", True)
@@ -510,11 +538,13 @@ def load_catalog(root: Path) -> list[Case]:
                                  f"no {name}.bpf.c next to this check (set \"build\": False "
                                  "for a check without a BPF object)")
             if build and src is not None:
+                shipped_file(fam_dir, src, f"{family}/{name}", "source")
                 _check_source_tags(src)
             for rel in meta.get("files") or []:
                 if not (fam_dir / rel).is_file():
                     raise InputError(str(check), None, "files",
                                      f"{rel} does not exist next to this check")
+                shipped_file(fam_dir, fam_dir / rel, f"{family}/{name}")
             found.append(Case(id=f"{family}/{name}", family=family, name=name,
                               src=src if build else None, check=check, meta=meta))
         for c in found:

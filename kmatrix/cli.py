@@ -9,6 +9,9 @@ one line naming it. Text from targets is printed with control characters escaped
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import fcntl
 import os
 import re
 import signal
@@ -16,7 +19,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from kmatrix import __version__
 from kmatrix.errors import (
@@ -102,6 +105,18 @@ def _shard(value: str) -> tuple[int, int]:
     return i, n
 
 
+MAX_PATTERN = 512  # a case id is under 100 characters
+
+
+def _pattern(value: str) -> str:
+    """A -k pattern of bounded length: fnmatch's translation of `[` without a
+    closing `]` is quadratic in the pattern's length (10 KB took 8 s)."""
+    if len(value) > MAX_PATTERN:
+        raise argparse.ArgumentTypeError(f"-k: a pattern of {len(value)} characters; case ids "
+                                         f"are short, so at most {MAX_PATTERN}")
+    return value
+
+
 def _arch(value: str) -> str:
     from kmatrix.archs import normalize
 
@@ -143,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--suite", default="bpf-core",
                    help="suite name in suites/ or a path to a suite YAML (default: bpf-core)")
     r.add_argument("-k", dest="pattern", action="append", default=None, metavar="PATTERN",
+                   type=_pattern,
                    help="only cases whose id contains PATTERN (or matches it as a glob); "
                         "repeatable: -k A -k B runs the cases either selects")
     r.add_argument("--output", default="results",
@@ -229,6 +245,42 @@ def _writable_dir(path: Path, flag: str) -> None:
         raise InputError(flag, None, fld, f"cannot write to {path}: {e.strerror or e}") from None
 
 
+@contextlib.contextmanager
+def _dir_lock(path: Path) -> Iterator[None]:
+    """flock on the directory itself: nothing is left behind, and a lock-holder that
+    dies releases it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _claim_run_dir(path: Path, flag: str, hint: str) -> None:
+    """Make ``path`` ours before anything is written into it: a second run or merge
+    would mix its files with the first one's. mkdir without exist_ok, so of two
+    commands started together exactly one gets it; an existing empty directory is
+    claimed by creating its results.json with O_EXCL (the writer replaces it)."""
+    fld = flag.lstrip("-")
+    try:
+        path.mkdir()
+        return
+    except FileExistsError:
+        if not path.is_dir() or path.is_symlink():
+            raise InputError(flag, None, fld, f"{path} exists; {hint}") from None
+    except OSError as e:
+        raise InputError(flag, None, fld, f"cannot create {path}: {e.strerror or e}") from None
+    try:
+        os.close(os.open(path / "results.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                         os.O_NOFOLLOW, 0o644))
+    except FileExistsError:
+        raise InputError(flag, None, fld, f"{path} already holds a run (results.json); "
+                         f"{hint}") from None
+    except OSError as e:
+        raise InputError(flag, None, fld, f"cannot write to {path}: {e.strerror or e}") from None
+
+
 def _say_inventory(arg: Optional[str]) -> None:
     """One line when the embedded lab is used for want of an inventory; printed once
     the input is known to be good (bad input stays a single line)."""
@@ -281,12 +333,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     output = Path(a.output)
     out = output / run_id
     if os.path.lexists(out):
-        # A second run would mix its files with the first one's: never overwrite.
         raise InputError("--run-id", None, "run-id",
                          f"{out} exists; choose another --run-id or remove it")
     cache_dir = Path(a.cache_dir) if a.cache_dir else _cache_dir()
     _writable_dir(cache_dir, "--cache-dir")  # first: a cache left behind is harmless
     _writable_dir(output, "--output")
+    _claim_run_dir(out, "--run-id", "choose another --run-id or remove it")
     opts = RunOptions(out_dir=out, cache_dir=cache_dir,
                       run_id=run_id, pattern=a.pattern, shard=a.shard,
                       rerun_failures=a.rerun_failures,
@@ -378,8 +430,11 @@ def cmd_report(a: argparse.Namespace) -> int:
         raise InputError("report", None, "results", "give results.json files or --label NAME=FILE")
     out = Path(a.output)
     _writable_dir(out, "--output")
-    write_markdown(runs, out / "report.md", labels)
-    write_html(runs, out / "report.html", labels)
+    # Two reports into one directory: each writes its pair under the directory's
+    # lock, so report.md and report.html always come from the same inputs.
+    with _dir_lock(out):
+        write_markdown(runs, out / "report.md", labels)
+        write_html(runs, out / "report.html", labels)
     print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
     return EXIT_OK
 
@@ -401,11 +456,15 @@ def cmd_merge(a: argparse.Namespace) -> int:
 
     merged = merge([read_results(_results_path(p)) for p in a.results])
     out = Path(a.output)
-    _writable_dir(out, "--output")
+    _writable_dir(out.parent, "--output")
+    _claim_run_dir(out, "--output", "merge into a new directory")
     write_results(merged, out / "results.json")
     write_junit(merged, out)
     print(f"merged {len(a.results)} result set(s) into {out}")
     return EXIT_OK
+
+
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
 
 
 def _internal_error(e: BaseException) -> int:
@@ -433,6 +492,11 @@ def _internal_error(e: BaseException) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # Text from targets, result files and argv (surrogateescape) may hold what the
+        # terminal's encoding cannot: escape it rather than die in print().
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -450,6 +514,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_FAIL
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS:
+            return _internal_error(e)
+        # A full or read-only --output is the machine's state, not a bug: one line.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"kmatrix: cannot write {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_INFRA
     except Exception as e:  # noqa: BLE001 - anything else is a bug; never a traceback
         return _internal_error(e)
 

@@ -21,11 +21,13 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and not e.filename:  # ENOSPC on write names no file
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
 

@@ -1036,11 +1036,6 @@ def _yaml(text: str, file: str) -> Any:
     except InputError as e:
         # e.g. a duplicate key whose name spans lines: keep the error on one line.
         raise InputError(e.file, e.line or 1, _oneline(e.field), _oneline(e.message)) from None
-    except yaml.reader.ReaderError as e:
-        # Raised while the loader is built (control characters), outside yamlpos' net.
-        line = text.count("\n", 0, max(0, e.position)) + 1
-        raise InputError(file, line, "yaml", f"unacceptable character #x{e.character:04x} "
-                         "(control characters are not allowed)") from None
     except yaml.YAMLError as e:
         raise InputError(file, 1, "yaml", f"syntax error: {e}") from None
     except RecursionError:

@@ -38,7 +38,7 @@ from kmatrix.progress import Progress
 from kmatrix.results import CaseResult, HostResult, RunResult
 from kmatrix.session import AFTER_RESTART, FIRST, Session, after_drop, with_tofu
 from kmatrix.suite import Suite, apply
-from kmatrix.transport.base import CommandTimeout
+from kmatrix.transport.base import OVERSIZE, CommandTimeout
 
 MAX_EVENT_LINE = 1 << 20  # a hostile or broken agent cannot make us buffer more per line
 PROBE_STATES = ("yes", "no", "blocked", "unknown")  # kmatrix/agent/probes.py
@@ -142,6 +142,7 @@ class HostRun:
         self.session: Optional[Session] = None
         self.workdir: Optional[str] = None
         self._done: set[str] = set()
+        self._started_at = 0.0  # monotonic time of the running case's start event
         self._outcomes: dict[str, Any] = {}  # case id -> BuildOutcome (build: local)
         self._stream: Any = None
         self._current: Optional[str] = None  # case the agent said it started
@@ -267,9 +268,13 @@ class HostRun:
         self._launch = launch  # so that interrupt() can end the wait for the facts
         try:
             facts = launch.start(self._python_hint())
-        except BaseException:
+        except BaseException as e:
             self._launch = None
             launch.close()
+            if self.opts.stop.is_set() and isinstance(e, KmatrixError):
+                # Our own interrupt closed the stream: nothing to say about python3.
+                raise KmatrixError(f"host {self.host.name}: interrupted while the target "
+                                   "gathered its facts") from None
             raise
         self.workdir = str(facts.get("workdir") or "") or None
         if self.workdir:
@@ -415,9 +420,29 @@ class HostRun:
                 if self.machine.is_alive() is False:
                     self._host_died("the QEMU guest exited")
                     continue
+                if self._agent_died(rc, tail):
+                    continue
                 raise KmatrixError(f"host {self.host.name}: agent exited {rc} with "
                                    f"{len(pending)} case(s) unfinished: {tail.strip()[-500:]}")
             return
+
+    def _agent_died(self, rc: Optional[int], tail: str) -> bool:
+        """The agent ended mid-case (a check killed it; each check runs in a child,
+        so its own exits are already named): that case is an error saying how, and
+        the run resumes from the plan as after a reboot. False when no case had
+        started, which a re-launch would not change."""
+        cid = self._current
+        if not cid or cid in self._done or cid not in self._by_id:
+            return False
+        how = f"exit status {rc}" if rc is not None and rc >= 0 else "killed by a signal"
+        last = tail.strip().splitlines()[-1:] if tail.strip() else []
+        self._record(self._apply(CaseResult(
+            case=cid, family=self._by_id[cid].family, state=results.ERROR,
+            reason=f"agent-died: the agent ended ({how}) while this case ran"
+                   + (f": {last[0][:300]}" if last else "") + "; the rest of the plan resumed")))
+        self._current = None
+        self._launch = None  # the next loop launches a new agent, resume_after = done
+        return True
 
     def _stream_agent(self, stream: Any, lines: Any, by_id: dict[str, Case], total: int,
                       idle: float) -> tuple[Optional[int], str]:
@@ -478,7 +503,8 @@ class HostRun:
         if cid and cid not in self._done:
             cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.FAIL,
                             reason=f"timeout: no progress for {idle:.0f} s; the host still "
-                                   "answers, so the case hung (agent killed)")
+                                   "answers, so the case hung (agent killed)",
+                            duration=round(time.monotonic() - self._started_at, 3))
             self._record(self._apply(cr))
 
     def _reconnect_and_follow(self, err: Exception, by_id: dict[str, Case], total: int) -> bool:
@@ -563,7 +589,8 @@ class HostRun:
 
     def _on_event(self, line: str, by_id: dict[str, Case], total: int) -> Optional[str]:
         """Record one agent event; returns its kind ("done" ends the stream)."""
-        if len(line) > MAX_EVENT_LINE:
+        if line.startswith(OVERSIZE) or len(line) > MAX_EVENT_LINE:
+            self._oversize(line)
             return None
         try:
             ev = json.loads(line)
@@ -581,6 +608,7 @@ class HostRun:
             return kind
         if kind == "hello" and _num(ev.get("pid")):
             self._agent_pid = int(ev["pid"])
+            self._stale(ev.get("stale"))
             if ev.get("libbpf_error"):
                 # One host-level line saying what the target lacks (glibc, libelf...);
                 # the BPF cases then error with the same sentence.
@@ -592,6 +620,7 @@ class HostRun:
             return kind
         if kind == "start" and ev.get("case") in by_id:
             self._current = ev["case"]
+            self._started_at = time.monotonic()  # a hung case's duration is measured here
             return kind
         if kind == "artifact":  # a module the agent built: cached for the next run
             from kmatrix import kmod_cache
@@ -626,6 +655,42 @@ class HostRun:
         done = len(self.result.cases)
         self.progress.case(self.host.name, done, total, cid, cr.verdict, cr.reason)
         return kind
+
+    def _stale(self, stale: Any) -> None:
+        """What earlier runs whose controller died left on this target, which the
+        agent reaped and removed (kmatrix_agent.leftovers.sweep): said, and kept."""
+        if not isinstance(stale, list) or not stale:
+            return
+        found = self.result.facts.setdefault("stale_workdirs", [])
+        for s in stale[:50]:
+            if not isinstance(s, dict):
+                continue
+            procs = [f"{_s(p.get('comm'))[:32]} ({p.get('pid')})"
+                     for p in (s.get("processes") or [])[:20] if isinstance(p, dict)]
+            entry = {"workdir": _s(s.get("workdir"))[:300], "removed": s.get("removed") is True,
+                     "processes": procs}
+            found.append(entry)
+            self.warn(
+                f"{self.host.name}: an earlier run whose controller died left "
+                f"{entry['workdir']}" + (f" and processes {', '.join(procs)}" if procs else "")
+                + ("; removed" if entry["removed"] else "; could not be removed"))
+
+    def _oversize(self, line: str) -> None:
+        """An event line over the bound (the agent clips its events, so this is a
+        broken or hostile agent): the running case is an error naming the size, and
+        the run goes on; the line itself is not trusted."""
+        size = len(line.encode("utf-8", "replace"))
+        if line.startswith(OVERSIZE):
+            size = int(line[len(OVERSIZE):].partition(" ")[0] or 0)
+        cid = self._current
+        if not cid or cid in self._done or cid not in self._by_id:
+            self.progress.host(self.host.name, f"an agent event of {size} bytes was dropped "
+                                               f"(over {MAX_EVENT_LINE} bytes)")
+            return
+        self._record(self._apply(CaseResult(
+            case=cid, family=self._by_id[cid].family, state=results.ERROR,
+            reason=f"the agent's event for this case was {size} bytes, over the "
+                   f"{MAX_EVENT_LINE}-byte bound; its result could not be read")))
 
     def _record_probes(self, probes: dict[str, Any]) -> None:
         """The agent's capability probes: kept with the host's facts (results.json,
@@ -736,7 +801,12 @@ class HostRun:
         before = (self.result.facts or {}).get("inventory") or {}
         if isinstance(after, dict):
             left += leftovers(before, after)
-        blind = unchecked(before, after if isinstance(after, dict) else {})
+            blind = unchecked(before, after)
+        else:
+            # No inventory was taken (the work directory and its bundle were gone, e.g.
+            # after a reset): that is what to say, not that bpftool or ip is missing.
+            blind = ["the target's state after the run (no inventory: the agent's work "
+                     "directory was gone, so kmatrix_agent.leftovers could not run)"]
         if blind:
             # A check that could not look must not read as a clean target.
             self.result.facts["leftover_check"] = {"degraded": blind}

@@ -174,7 +174,11 @@ def loads(text: str, file: str = "<yaml>", limit: int = MAX_BYTES) -> Any:
         raise _too_big(file, limit)
     try:
         loader = _Loader(text)
-    except yaml.YAMLError as e:  # e.g. a control character the reader refuses
+    except yaml.reader.ReaderError as e:  # a control character: the reader checks it all
+        line = text.count("\n", 0, max(0, e.position)) + 1
+        raise InputError(file, line, "yaml", f"unacceptable character #x{e.character:04x} "
+                         "(control characters are not allowed)") from None
+    except yaml.YAMLError as e:
         raise InputError(file, None, "yaml", f"unreadable: {_oneline(e)}") from None
     loader._kmatrix_file = file
     try:

@@ -320,8 +320,8 @@ def _descendants(pid):
 
 
 def run(t):
-    with open(%(pidfile)r, "w") as f:
-        f.write(str(os.getpid()))
+    with open(%(pidfile)r, "w") as f:  # the check runs in a child of the agent
+        f.write("%%d %%d" %% (os.getpid(), os.getppid()))
     mine = set()
     p = os.getpid()
     while p > 1:
@@ -359,7 +359,7 @@ def test_dead_host_is_reset_with_reset_cmd_and_the_run_resumes(tmp_path: Path,
     # The "power cycle": kill what ran on the dead box and bring its sshd back.
     reset = tmp_path / "reset.sh"
     reset.write_text("#!/bin/sh\n"
-                     f"kill -9 \"$(cat {pidfile})\" 2>/dev/null\n"
+                     f"kill -9 $(cat {pidfile}) 2>/dev/null\n"
                      f"echo reset >> {tmp_path / 'resets'}\n"
                      f"exec /usr/sbin/sshd -f {sshd.dir / 'sshd_config'}\n")
     reset.chmod(0o755)
@@ -384,6 +384,10 @@ def test_dead_host_is_reset_with_reset_cmd_and_the_run_resumes(tmp_path: Path,
             assert got[cid]["state"] == "pass", got[cid]
         assert proc.returncode == 2, proc.stderr
         assert _workdirs() == before, "a work directory survived the reset"
+        # bpftool and ip are on this machine: the leftover check after a reset must
+        # not claim they are missing.
+        assert not any("no bpftool" in w or "no ip command" in w for w in data["warnings"]), \
+            data["warnings"]
     finally:
         pid = sshd.dir / "sshd.pid"
         if pid.exists():
@@ -422,6 +426,7 @@ def test_stuck_case_on_a_live_host_is_a_hang_not_a_dead_kernel(tmp_path: Path,
     stuck = got["perf/zz_stuck"]
     assert stuck["state"] == "fail" and "hung" in stuck["reason"], stuck
     assert "kernel-dead" not in stuck["reason"]
+    assert stuck["duration"] >= 2, stuck["duration"]  # from its start, not 0.0
     # The agent was killed and restarted after the stuck case: the rest still ran.
     assert got["perf/zzz_after"]["state"] == "pass", got["perf/zzz_after"]
     assert _workdirs() == before

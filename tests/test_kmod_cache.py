@@ -272,6 +272,7 @@ def _run_case(tmp: Path, kmods: dict[str, bytes]) -> list[dict]:
     journal = tmp / "work" / "journal.jsonl"
     emitter = agent_main.Emitter(None, str(journal))
     agent = agent_main.Agent(agent_main.Bundle(str(b)), plan, emitter)
+    agent.fork_checks = False  # FakeKernel counts builds and loads in this process
     emitter.emit(agent.run_case(entry))
     emitter.close()
     return [json.loads(line) for line in journal.read_text().splitlines()]

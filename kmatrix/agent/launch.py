@@ -27,6 +27,7 @@ import json
 import os
 import runpy
 import shutil
+import signal
 import struct
 import sys
 import time
@@ -114,13 +115,31 @@ def _write_private(path, data):
         f.write(data)
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt()
+
+
 def launch(collect, argv=None, inp=None):
     """Gather the facts, then run the bundle the controller sends (see above)."""
     inp = inp or sys.stdin.buffer
+    # A controller interrupted right after it started us closes the session: the
+    # work directory must still go (the agent installs its own handlers later).
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupted)
     setup = _read_line(inp) or {}
     notes = apply_setup(setup)
     facts = collect()  # makes the 0700 work directory
     workdir = facts["workdir"]
+    try:
+        return _launch(facts, workdir, notes, inp, argv)
+    except (KeyboardInterrupt, OSError, ValueError):
+        if not os.path.exists(os.path.join(workdir, "agent.pyz")):
+            shutil.rmtree(workdir, ignore_errors=True)  # the agent never ran: nothing to keep
+            return 130
+        raise
+
+
+def _launch(facts, workdir, notes, inp, argv):
     if notes:
         facts["setup"] = notes
     with open(os.path.join(workdir, FACTS_FILE), "w") as f:

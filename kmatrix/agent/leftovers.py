@@ -88,13 +88,92 @@ OWN_OBJECTS = "own_objects.jsonl"  # the agent's object ids, a JSON line per cas
 LAUNCHER_MARK = b'"kmatrix-launch"'  # in the loader's command line (kmatrix/launch.py)
 
 
+def cgroup_mount():
+    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or .../unified on
+    a hybrid host), or None."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                pre, _, post = line.partition(" - ")
+                if post.split(" ", 1)[0] == "cgroup2":
+                    return pre.split(" ")[4]
+    except OSError:
+        pass
+    return None
+
+
+def run_cgroup(workdir):
+    """The cgroup v2 path (relative to the mount) that marks this run's processes:
+    named after the work directory, so a later run finds it from the name alone."""
+    return "/" + os.path.basename(os.path.abspath(workdir))
+
+
+def _cgroup_of(pid):
+    try:
+        with open("/proc/%s/cgroup" % pid) as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        pass
+    return None
+
+
+def join_cgroup(workdir):
+    """Move this process (and so every child it forks or execs, even one that
+    clears its environment with `env -i` or starts a new session) into the run's
+    own cgroup. Returns the cgroup it left (to go back to before removing ours),
+    or None where there is no writable cgroup v2 hierarchy (then the environment
+    mark is all there is)."""
+    mount = cgroup_mount()
+    old = _cgroup_of("self")
+    if mount is None or old is None:
+        return None
+    path = os.path.join(mount, run_cgroup(workdir).lstrip("/"))
+    try:
+        os.mkdir(path, 0o755)
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write("%d\n" % os.getpid())
+    except OSError:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+        return None
+    return old
+
+
+def leave_cgroup(workdir, old):
+    """Back to cgroup `old` and remove the run's cgroup (it must be empty: reap first)."""
+    mount = cgroup_mount()
+    if mount is None or old is None:
+        return
+    try:
+        with open(os.path.join(mount, old.lstrip("/"), "cgroup.procs"), "w") as f:
+            f.write("%d\n" % os.getpid())
+    except OSError:
+        return
+    _rmdir_cgroup(os.path.join(mount, run_cgroup(workdir).lstrip("/")))
+
+
+def _rmdir_cgroup(path):
+    """Remove a cgroup and the ones a case made under it, deepest first."""
+    for root, _dirs, _files in sorted(os.walk(path), key=lambda w: -w[0].count("/")):
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
+
+
 def marked(workdir, agent_pid=0):
-    """(pid, comm) of live processes of this run: those whose environment carries its
-    mark (children inherit it), and the agent itself, whose own /proc environ predates
-    the mark, recognised by its pid and a command line naming the work directory or
-    the launcher (kmatrix/launch.py: the agent runs inside `python3 -c LOADER`)."""
+    """(pid, comm) of live processes of this run: those in its cgroup (run_cgroup,
+    or one a case made under it) or whose environment carries its mark (children
+    inherit both), and the agent itself, whose own /proc environ predates the mark,
+    recognised by its pid and a command line naming the work directory or the
+    launcher (kmatrix/launch.py: the agent runs inside `python3 -c LOADER`)."""
     workdir = os.path.abspath(workdir)
     want = ("%s=%s" % (RUN_MARK, workdir)).encode() + b"\0"
+    group = run_cgroup(workdir)
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == os.getpid():
@@ -105,8 +184,11 @@ def marked(workdir, agent_pid=0):
                     cmd = f.read()
                 ours = workdir.encode() in cmd or LAUNCHER_MARK in cmd
             else:
-                with open("/proc/%s/environ" % name, "rb") as f:
-                    ours = b"\0" + want in b"\0" + f.read()
+                cg = _cgroup_of(name)
+                ours = cg is not None and (cg == group or cg.startswith(group + "/"))
+                if not ours:
+                    with open("/proc/%s/environ" % name, "rb") as f:
+                        ours = b"\0" + want in b"\0" + f.read()
             if not ours:
                 continue
             with open("/proc/%s/comm" % name) as f:
@@ -134,6 +216,55 @@ def reap(workdir, grace=3.0, agent_pid=0):
             how = "SIGKILL" if not _alive(pid) else "survived SIGKILL"
         report.append({"pid": pid, "comm": comm, "ended_by": how})
     return report
+
+
+def sweep(own_workdir, min_age=10.0):
+    """Work directories (and their processes and cgroups) that earlier runs on this
+    target left because their controller died (SIGKILL, a lost host, a Ctrl-C before
+    the bundle came): kmatrix.* next to ours, ours by uid, holding preflight.RUN_LOCK
+    and that not locked — a live launcher or agent holds it (preflight.make_workdir);
+    a directory without it (a run by hand, an older kmatrix) is not ours to judge. Each is
+    reaped and removed; returns [{"workdir", "processes", "removed"}]. Directories
+    younger than `min_age` seconds are skipped: a run starting right now may not
+    hold its lock yet."""
+    import fcntl
+    import shutil
+    import stat
+
+    parent = os.path.dirname(os.path.abspath(own_workdir))
+    found = []
+    try:
+        names = sorted(os.listdir(parent))
+    except OSError:
+        return found
+    for name in names:
+        path = os.path.join(parent, name)
+        if not name.startswith("kmatrix.") or name.startswith("kmatrix.tracefs.") \
+                or path == os.path.abspath(own_workdir):
+            continue
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or \
+                    time.time() - st.st_mtime < min_age:
+                continue
+            fd = os.open(os.path.join(path, preflight.RUN_LOCK), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live run's
+            processes = reap(path)
+            shutil.rmtree(path, ignore_errors=True)
+            mount = cgroup_mount()
+            if mount is not None:
+                _rmdir_cgroup(os.path.join(mount, run_cgroup(path).lstrip("/")))
+            found.append({"workdir": path, "processes": processes,
+                          "removed": not os.path.exists(path)})
+        finally:
+            os.close(fd)
+    return found
 
 
 def _signal(pid, sig):
@@ -236,5 +367,9 @@ def snapshot(workdir=None, settle=5.0, agent_pid=0, before=None):
 
 if __name__ == "__main__":
     _pid = sys.argv[2] if len(sys.argv) > 2 else "0"
-    sys.stdout.write(json.dumps(snapshot(sys.argv[1] if len(sys.argv) > 1 else None,
-                                         agent_pid=int(_pid) if _pid.isdigit() else 0)) + "\n")
+    _dir = sys.argv[1] if len(sys.argv) > 1 else None
+    sys.stdout.write(json.dumps(snapshot(_dir, agent_pid=int(_pid) if _pid.isdigit() else 0))
+                     + "\n")
+    _mount = cgroup_mount()
+    if _dir and _mount:  # the agent did not get to remove its cgroup; reaped, it is empty
+        _rmdir_cgroup(os.path.join(_mount, run_cgroup(_dir).lstrip("/")))

@@ -38,6 +38,12 @@ from . import requires as _requires
 AGENT_VERSION = "0.1.0"
 MAX_OUTPUT = 64 * 1024
 MAX_LOG = 256 * 1024
+MAX_REASON = 4 * 1024
+MAX_DETAILS = 64 * 1024  # the details mapping, as JSON
+MAX_DETAIL = 8 * 1024  # one detail value, as JSON, when the mapping is over MAX_DETAILS
+# Every event line stays under this; the controller's own bound is 1 MiB
+# (kmatrix.runner.MAX_EVENT_LINE), and JSON escaping can grow a field six-fold.
+MAX_EVENT = 768 * 1024
 
 class Bundle(object):
     """Files of the bundle: a zipapp, or a directory with the same layout."""
@@ -47,11 +53,33 @@ class Bundle(object):
 
         self.path = path
         self.zip = None
+        self.fd = None
         if os.path.isfile(path):
+            # Held open: if a check removes the work directory, restore() puts the
+            # bundle back (the agent's lazily imported modules are in it too).
+            self.fd = os.open(path, os.O_RDONLY)
             try:
                 self.zip = zipimport.zipimporter(path)
             except zipimport.ZipImportError:
                 self.zip = None
+
+    def restore(self):
+        """Write the bundle back to its path from the open descriptor."""
+        if self.fd is None or os.path.exists(self.path):
+            return
+        tmp = self.path + ".restore"
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            while True:
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    break
+                while chunk:
+                    chunk = chunk[os.write(out, chunk):]
+        finally:
+            os.close(out)
+        os.rename(tmp, self.path)
 
     def read(self, name):
         if self.zip is not None:
@@ -100,6 +128,8 @@ class Emitter(object):
 
     def emit(self, obj):
         line = json.dumps(obj, sort_keys=True, default=str) + "\n"
+        if len(line) > MAX_EVENT and obj.get("event") != "artifact":  # kmod.MAX_KO_BYTES
+            line = json.dumps(_fit(obj, len(line)), sort_keys=True, default=str) + "\n"
         if self.journal is not None:
             self.journal.write(line)
             self.journal.flush()
@@ -122,6 +152,12 @@ class Emitter(object):
             except OSError:
                 pass
             self.fd = None
+
+    def reopen(self, journal_path):
+        """A new journal file (a check removed the old one with the work directory)."""
+        self.close()
+        self.journal = os.fdopen(os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                                         0o600), "a")
 
     def close(self):
         if self.journal is not None:
@@ -148,17 +184,75 @@ def _traceback():
 
 
 def _clip(text, limit):
+    """`text` within `limit` characters: its head and tail, and how much was cut
+    (of how much: the original size is noted)."""
+    if not isinstance(text, str):
+        text = str(text)
     if len(text) <= limit:
         return text
-    return text[:limit // 2] + "\n[... %d bytes cut ...]\n" % (len(text) - limit) + \
-        text[-limit // 2:]
+    return text[:limit // 2] + "\n[... %d of %d characters cut ...]\n" % (
+        len(text) - limit, len(text)) + text[len(text) - limit // 2:]
+
+
+def _clip_details(details, limit=MAX_DETAILS, each=MAX_DETAIL):
+    """A case's details within `limit` bytes of JSON: a value over `each` becomes
+    its clipped JSON text (original size noted), and keys past the limit go, counted.
+    A check may t.detail() anything; the event line must stay bounded."""
+    details = details or {}
+    try:
+        if len(json.dumps(details, default=str)) <= limit:
+            return details
+    except (ValueError, TypeError, RecursionError):
+        pass
+    out, used, dropped = {}, 0, 0
+    for key in sorted(details, key=str):
+        try:
+            text = json.dumps(details[key], default=str)
+            value = details[key]
+        except (ValueError, TypeError, RecursionError) as e:
+            text = value = "<not JSON: %s>" % type(e).__name__
+        if len(text) > each:
+            value = _clip(text, each)
+            text = json.dumps(value)
+        if used + len(text) + len(str(key)) > limit:
+            dropped += 1
+            continue
+        out[str(key)[:256]] = value
+        used += len(text) + len(str(key))
+    if dropped:
+        out["kmatrix_details_cut"] = "%d detail(s) cut: over %d bytes" % (dropped, limit)
+    return out
+
+
+def _fit(obj, size):
+    """An event whose JSON line is `size` bytes, over MAX_EVENT, made to fit: its
+    text fields are clipped harder (escaping can make a clipped field grow)."""
+    obj = dict(obj)
+    scale = max(2, size // MAX_EVENT + 1) * 4
+    for key in ("reason", "output", "verifier_log"):
+        if isinstance(obj.get(key), str):
+            obj[key] = _clip(obj[key], max(256, len(obj[key]) // scale))
+    if isinstance(obj.get("dmesg"), list):
+        obj["dmesg"] = [_clip(x, 512) for x in obj["dmesg"][:50]]
+    if isinstance(obj.get("details"), dict):
+        obj["details"] = _clip_details(obj["details"], MAX_DETAILS // 4, MAX_DETAIL // 8)
+    line = json.dumps(obj, sort_keys=True, default=str)
+    if len(line) > MAX_EVENT:
+        # Still too big (an event of another kind, or pathological escaping): say so.
+        keep = {k: obj[k] for k in ("event", "case", "family", "state", "duration")
+                if k in obj}
+        keep["reason"] = "the agent cut this %s event: %d bytes" % (obj.get("event"), size)
+        if obj.get("event") == "result":
+            keep["state"] = "error"
+        return keep
+    return obj
 
 
 def result_event(case_id, state, reason="", reason_class=None, duration=0.0, details=None,
                  verifier_log="", dmesg=None, output=""):
     return {"event": "result", "case": case_id, "family": case_id.partition("/")[0],
-            "state": state, "reason": reason, "reason_class": reason_class,
-            "duration": round(duration, 4), "details": details or {},
+            "state": state, "reason": _clip(reason, MAX_REASON), "reason_class": reason_class,
+            "duration": round(duration, 4), "details": _clip_details(details),
             "verifier_log": _clip(verifier_log, MAX_LOG), "dmesg": dmesg or [],
             "output": _clip(output, MAX_OUTPUT)}
 
@@ -223,7 +317,7 @@ class RemoteBuilder(object):
         with open(src, "wb") as f:
             f.write(data)
         meta = entry.get("meta") or {}
-        from .compile import compile_argv
+        from .compile import compile_argv, own_diagnostics
 
         argv = compile_argv(meta.get("compiler", "clang"), src, obj,
                             [self.header_dir, "/usr/include"], self.arch,
@@ -238,7 +332,7 @@ class RemoteBuilder(object):
                                timeout=600)
         except (OSError, subprocess.SubprocessError) as e:
             return None, "%s: %s" % (argv[0], e)
-        text = p.stdout.decode("utf-8", "replace")
+        text = own_diagnostics(p.stdout.decode("utf-8", "replace"), [self.dir, "/usr/include"])
         if p.returncode != 0:
             return None, "$ %s\n%s" % (" ".join(argv), text)
         return obj, text
@@ -257,6 +351,10 @@ class Agent(object):
                                                      lambda: self.facts["kernel_config"]))
         self.lib = None
         self.lib_error = None
+        self.cgroup_left = None  # main() moves a real run into its own cgroup
+        # Each check in a child process (_isolated). False runs it in this process:
+        # for tests that fake kernel calls in-process and count them.
+        self.fork_checks = True
         try:
             # plan["libbpf"]: the bundled build, loaded by path, or the target's own
             self.lib = _libload.load(bundle, plan, self.workdir)
@@ -276,7 +374,10 @@ class Agent(object):
         return self.btf_ids().keys()
 
     def hello(self):
-        self.emitter.emit({"event": "hello", "agent": AGENT_VERSION,
+        # What earlier runs whose controller died left here: reaped and removed now
+        # (the controller reports it), unless a live run holds it.
+        stale = _leftovers.sweep(self.workdir)
+        self.emitter.emit({"event": "hello", "agent": AGENT_VERSION, "stale": stale,
                            "python": platform.python_version(),
                            "libbpf": self.lib.version() if self.lib else None,
                            "libbpf_error": self.lib_error, "pid": os.getpid(),
@@ -293,7 +394,14 @@ class Agent(object):
             if entry["id"] in done:
                 continue
             self.emitter.emit({"event": "start", "case": entry["id"]})
-            self.emitter.emit(self.run_case(entry))
+            ev = self.run_case(entry)
+            if self._restore_workdir():
+                ev = result_event(entry["id"], "error", "the check removed the agent's work "
+                                  "directory %s (made again); its own verdict was %s: %s"
+                                  % (self.workdir, ev.get("state"), ev.get("reason")),
+                                  duration=ev.get("duration") or 0.0, details=ev.get("details"),
+                                  output=ev.get("output") or "")
+            self.emitter.emit(ev)
             count += 1
         if self.plan.get("clean_up"):
             self.clean_up()
@@ -306,6 +414,7 @@ class Agent(object):
         stays: its journal is what a reconnecting controller follows."""
         t0 = time.monotonic()
         after = _leftovers.snapshot(self.workdir, before=self.facts.get("inventory"))
+        _leftovers.leave_cgroup(self.workdir, self.cgroup_left)
         after["seconds"] = round(time.monotonic() - t0, 3)  # what the check costs a run
         removed = False
         if self.emitter.fd is not None:
@@ -350,12 +459,83 @@ class Agent(object):
                 if obj_source is None:
                     return result_event(cid, "error", "object %s is missing from the bundle"
                                         % obj_name)
+        return self._isolated(cid, lambda: self._import_and_execute(cid, meta, entry,
+                                                                    obj_source, details),
+                              float(entry.get("timeout") or 60))
+
+    def _import_and_execute(self, cid, meta, entry, obj_source, details):
         try:
             ns = _load_check(self.bundle, entry)
         except Exception:
             return result_event(cid, "error", "the check module failed to import",
                                 output=_traceback())
         return self._execute(cid, ns, meta, entry, obj_source, details)
+
+    def _isolated(self, cid, work, timeout):
+        """work() -> result event, run in a child process: a check that exits
+        (sys.exit, os._exit), kills itself or closes the agent's descriptors ends
+        only that child, and the case is an error naming what it did (docs/design.md:
+        "One process per check"). The child loads, attaches and triggers itself, so
+        kmx_ours() (its own tgid) and the objects it owns are its own."""
+        if not self.fork_checks:
+            return work()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            code = _CHILD_CRASHED
+            try:
+                os.close(r)
+                data = json.dumps(work(), sort_keys=True, default=str).encode("utf-8")
+                code = _CHILD_NO_PIPE
+                while data:
+                    data = data[os.write(w, data):]
+                code = 0
+            except BaseException as e:  # sys.exit, KeyboardInterrupt: say which
+                if code == _CHILD_CRASHED:
+                    try:
+                        data = json.dumps(result_event(
+                            cid, "error", "the check ended its process: %s" % _what(e),
+                            output=_traceback())).encode("utf-8")
+                        while data:
+                            data = data[os.write(w, data):]
+                        code = 0
+                    except BaseException:
+                        pass
+            finally:
+                os._exit(code)
+        os.close(w)
+        t0 = time.monotonic()
+        chunks, status = [], None
+        try:
+            chunks, status = _collect(r, pid, timeout + CHILD_GRACE)
+        except KeyboardInterrupt:
+            _stop_child(pid)  # SIGTERM: its `finally` releases what it holds
+            raise
+        finally:
+            os.close(r)
+        duration = time.monotonic() - t0
+        data = b"".join(chunks)
+        if data and status is not None and os.WIFEXITED(status) and \
+                os.WEXITSTATUS(status) == 0:
+            try:
+                ev = json.loads(data.decode("utf-8", "replace"))
+                if isinstance(ev, dict) and ev.get("case") == cid:
+                    return ev
+            except ValueError:
+                pass
+        return result_event(cid, "error", _death(status, timeout + CHILD_GRACE), duration=duration)
+
+    def _restore_workdir(self):
+        """True when a check removed the work directory: it comes back (mode 0700)
+        with a new journal, so that case is named and the next is not blamed."""
+        if os.path.isdir(self.workdir):
+            return False
+        os.makedirs(self.workdir, mode=0o700, exist_ok=True)
+        self.bundle.restore()
+        self.emitter.reopen(os.path.join(self.workdir, "journal.jsonl"))
+        if self.remote is not None:
+            self.remote.header_dir = None  # its build directory went with it
+        return True
 
     def _remember(self, owned):
         """Append a case's new object ids to WORKDIR/own_objects.jsonl, which clean-up
@@ -475,6 +655,96 @@ class Agent(object):
                             output.strip("\n"))
 
 
+# How a case's child process ends when it could not deliver a result itself.
+_CHILD_CRASHED = 70
+_CHILD_NO_PIPE = 71
+CHILD_GRACE = 20.0  # past the case's timeout (its own SIGALRM), for its clean-up
+
+
+def _what(exc):
+    if isinstance(exc, SystemExit):
+        return "sys.exit(%r)" % (exc.code,)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGTERM or SIGINT)"
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
+def _collect(r, pid, limit):
+    """Read the child's result from `r` and reap the child; after `limit` seconds
+    SIGKILL it. (chunks, wait status; ("killed", limit) if it had to be killed;
+    None if it could not be reaped). EOF alone does not end the wait, nor does the
+    child's exit wait for EOF: a process the check forked may hold the pipe."""
+    import select
+
+    deadline = time.monotonic() + limit
+    chunks, eof, status, nap = [], False, None, 0.001
+    while True:
+        # After EOF the child is normally exiting: poll its status quickly, then
+        # less often (a process it forked may also hold the pipe, so EOF can wait).
+        ready, _, _ = select.select([] if eof else [r], [], [], nap if eof else 0.2)
+        nap = min(nap * 2, 0.2)
+        while ready and not eof:
+            data = os.read(r, 1 << 16)
+            eof = not data
+            chunks.append(data)
+            ready, _, _ = select.select([r], [], [], 0)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            # What it wrote before it exited is in the pipe already.
+            while not eof and select.select([r], [], [], 0)[0]:
+                data = os.read(r, 1 << 16)
+                eof = not data
+                chunks.append(data)
+            return chunks, status
+        if time.monotonic() > deadline:
+            _stop_child(pid, signal.SIGKILL)
+            return chunks, ("killed", limit)
+
+
+def _stop_child(pid, sig=signal.SIGTERM, wait=10.0):
+    """Signal the case's child and reap it, SIGKILL after `wait` s; a child stuck in
+    the kernel may never be reaped (then it is left, and clean-up reports it)."""
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        return None
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except OSError:
+            return None
+        if done:
+            return status
+        time.sleep(0.1)
+    if sig != signal.SIGKILL:
+        return _stop_child(pid, signal.SIGKILL, wait)
+    return None
+
+
+def _death(status, limit):
+    """Why a case's child gave no result, in one sentence."""
+    if isinstance(status, tuple):
+        return "the check did not end within %gs (its timeout and %gs of grace) and was " \
+               "killed" % (status[1], CHILD_GRACE)
+    if status is None:
+        return "the check's process could not be reaped"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "signal %d" % sig
+        return "the check's process was killed by %s" % name
+    code = os.WEXITSTATUS(status)
+    if code == _CHILD_NO_PIPE:
+        return "the check closed the agent's file descriptors: its result could not be sent"
+    if code == _CHILD_CRASHED:
+        return "the check's process failed before it had a result"
+    return "the check ended its process with exit status %d (os._exit?) before its " \
+           "result" % code
+
+
 CAP_SYS_ADMIN, CAP_BPF = 21, 39
 
 
@@ -582,7 +852,11 @@ def main(argv=None, archive=None):
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        return Agent(Bundle(archive), plan, emitter, _read_facts(opts["facts"])).run()
+        agent = Agent(Bundle(archive), plan, emitter, _read_facts(opts["facts"]))
+        # Our processes carry the run's cgroup as well as its environment mark: a
+        # daemon a case starts with `env -i` or setsid still counts as ours.
+        agent.cgroup_left = _leftovers.join_cgroup(plan["workdir"])
+        return agent.run()
     except KeyboardInterrupt:
         emitter.emit({"event": "interrupted"})
         return 130

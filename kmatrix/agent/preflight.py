@@ -362,9 +362,21 @@ def ftrace(config=None):
             "reason": "tracefs is not mounted and could not be probed"}
 
 
+RUN_LOCK = "run.lock"  # in every work directory; flock'd while its run lives
+_HELD = []  # that lock's fd: open for the life of the launcher and the agent it becomes
+
+
 def make_workdir():
+    """A 0700 work directory holding RUN_LOCK, locked by this process: a later run
+    removes a kmatrix.* directory only if it has the file and nobody holds the lock
+    (kmatrix_agent.leftovers.sweep), so a controller that died leaves nothing for good."""
+    import fcntl
+
     d = tempfile.mkdtemp(prefix="kmatrix.")
     os.chmod(d, 0o700)
+    fd = os.open(os.path.join(d, RUN_LOCK), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _HELD.append(fd)
     return d
 
 

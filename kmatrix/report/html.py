@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from kmatrix.errors import printable
 from kmatrix.fileutil import atomic_write
 from kmatrix.report import (
     CLASS_LEGEND,
@@ -222,7 +223,9 @@ _JS = """
 
 
 def _e(v: Any) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    # Control characters (ESC, NUL... from a target or a foreign file) are shown
+    # as \x1b etc.: a raw NUL is invalid HTML and ESC has no business in a page.
+    return html.escape(printable("" if v is None else str(v), keep="\n\t"), quote=True)
 
 
 def _safe_url(url: str) -> Optional[str]:
@@ -596,5 +599,5 @@ def write_html(runs: list[RunResult], path: Path | str,
                labels: Optional[list[str]] = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(p, render_html(list(runs), labels=labels).encode("utf-8"))
+    atomic_write(p, render_html(list(runs), labels=labels).encode("utf-8", "backslashreplace"))
     return p

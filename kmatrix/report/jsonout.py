@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import stat
 import threading
 from pathlib import Path
 from typing import Any, Optional
@@ -134,20 +137,115 @@ def run_from_dict(d: Any, file: str = "<results>") -> RunResult:
     return r
 
 
-def read_results(path: Path | str) -> RunResult:
-    """Read results.json; a bad file is an InputError naming FILE[:LINE]."""
-    p = Path(path)
+MAX_RESULTS_BYTES = 64 << 20  # a real run is a few MB (7 hosts, all cases, failing: ~35 MB)
+MAX_DEPTH = 64  # results.json nests 6 levels; details a check recorded, a few more
+
+
+def _clean(value: Any, file: str) -> Any:
+    """A copy of loaded JSON with every string safe to write anywhere (a lone
+    surrogate, which UTF-8 cannot encode, becomes its \\udXXX spelling), refusing
+    nesting past MAX_DEPTH. Iterative: depth must not cost the interpreter's stack."""
+    def fix(s: str) -> str:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(s) \
+            else s
+
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 0)]
+    while stack:
+        v, parent, key, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(file, None, "results", f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(v, str):
+            parent[key] = fix(v)
+        elif isinstance(v, dict):
+            d: dict[str, Any] = {}
+            parent[key] = d
+            for k, x in v.items():
+                k = fix(k)
+                d[k] = None
+                stack.append((x, d, k, depth + 1))
+        elif isinstance(v, list):
+            lst: list[Any] = [None] * len(v)
+            parent[key] = lst
+            stack.extend((x, lst, i, depth + 1) for i, x in enumerate(v))
+        else:
+            parent[key] = v
+    return root[0]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _read_bounded(p: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_RESULTS_BYTES. O_NONBLOCK: a FIFO
+    must be refused, not waited on."""
     try:
-        text = p.read_text(encoding="utf-8")
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise InputError(str(p), None, "file", "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(str(p), None, "file", f"cannot read: {e}") from None
+    except OSError as e:
+        raise InputError(str(p), None, "file", f"cannot read: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(str(p), None, "file", "not a regular file")
+        if st.st_size > MAX_RESULTS_BYTES:
+            raise InputError(str(p), None, "file", f"{st.st_size} bytes, over the "
+                             f"{MAX_RESULTS_BYTES >> 20} MiB bound for a results file")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_RESULTS_BYTES + 1)
+    except OSError as e:
+        raise InputError(str(p), None, "file", f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_RESULTS_BYTES:  # it grew while we read
+        raise InputError(str(p), None, "file", f"over the {MAX_RESULTS_BYTES >> 20} MiB bound")
+    return data
+
+
+def _validate(data: Any, file: str) -> None:
+    """Against the one schema (kmatrix.report.schema): the first problem, as
+    FILE: path: message."""
+    import jsonschema
+
+    from kmatrix.report.schema import RESULTS
+
+    err = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(RESULTS).iter_errors(data))
+    if err is None:
+        return
+    parts = list(err.absolute_path)
+    message = err.message
+    if err.validator == "required" and isinstance(err.instance, dict):
+        # Name the missing field in the path, as the reader always did.
+        missing = [k for k in err.validator_value if k not in err.instance]
+        if missing:
+            parts.append(missing[0])
+            message = "missing"
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    # hosts[0].cases[1].state; top-level fields as results.run_id
+    where = where[1:] if where.startswith(".hosts") else "results" + where
+    raise InputError(file, None, where, message)
+
+
+def read_results(path: Path | str) -> RunResult:
+    """Read results.json; a bad file is an InputError naming FILE[:LINE] and field."""
+    p = Path(path)
+    try:
+        text = _read_bounded(p).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(str(p), None, "file", f"not UTF-8: {e.reason} at byte {e.start}") \
+            from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(str(p), e.lineno, "json", e.msg) from None
+    except RecursionError:
+        raise InputError(str(p), None, "json", f"nested deeper than {MAX_DEPTH} levels") \
+            from None
+    data = _clean(data, str(p))
+    _validate(data, str(p))
     try:
         return run_from_dict(data, str(p))
-    except TypeError as e:  # a field of the wrong shape that from_dict could not take
+    except (TypeError, ValueError) as e:  # a shape the schema allows but from_dict cannot take
         raise InputError(str(p), None, "results", f"malformed: {e}") from None

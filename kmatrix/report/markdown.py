@@ -330,5 +330,5 @@ def write_markdown(runs: list[RunResult], path: Path | str,
                    labels: Optional[list[str]] = None) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(p, render_markdown(list(runs), labels=labels).encode("utf-8"))
+    atomic_write(p, render_markdown(list(runs), labels=labels).encode("utf-8", "backslashreplace"))
     return p

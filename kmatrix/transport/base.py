@@ -203,14 +203,61 @@ def check_argv(argv: list[str]) -> list[str]:
     return list(argv)
 
 
-def split_lines(buf: bytearray) -> Iterator[str]:
-    """Pop complete lines off ``buf`` (in place) and yield them decoded."""
-    while True:
-        i = buf.find(b"\n")
-        if i < 0:
-            return
-        line = bytes(buf[:i])
-        del buf[: i + 1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        yield line.decode("utf-8", errors="replace")
+MAX_STREAM_LINE = 4 << 20  # the launcher's facts line is ~60 KB; agent events <= 1 MiB
+# Starts a line that was longer than MAX_STREAM_LINE: OVERSIZE + "<bytes> " + its head.
+# NUL never starts a line of JSON, so no real line can look like it.
+OVERSIZE = "\0kmatrix-oversize "
+
+
+class LineSplitter:
+    """Complete lines off a byte buffer, each bounded: past `limit` bytes a line's
+    head is kept and the rest discarded as it arrives, so a 600 MB line costs
+    `limit` bytes of memory, not its size, and comes out as one OVERSIZE line."""
+
+    def __init__(self, limit: int = MAX_STREAM_LINE) -> None:
+        self.limit = limit
+        self._head: Optional[bytes] = None  # of the over-long line being discarded
+        self._dropped = 0
+
+    def split(self, buf: bytearray) -> Iterator[str]:
+        """Pop complete lines off ``buf`` (in place) and yield them decoded."""
+        while True:
+            i = buf.find(b"\n")
+            if i < 0:
+                if self._head is None and len(buf) > self.limit:
+                    self._head, self._dropped = bytes(buf[:self.limit]), len(buf) - self.limit
+                    buf.clear()
+                elif self._head is not None:
+                    self._dropped += len(buf)
+                    buf.clear()
+                return
+            if self._head is None and i > self.limit:
+                self._head, self._dropped = bytes(buf[:self.limit]), i - self.limit
+            elif self._head is not None:
+                self._dropped += i
+            if self._head is not None:
+                del buf[: i + 1]
+                yield self._oversize()
+                continue
+            line = bytes(buf[:i])
+            del buf[: i + 1]
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            yield line.decode("utf-8", errors="replace")
+
+    def rest(self, buf: bytearray) -> Iterator[str]:
+        """What is left at EOF: an unterminated last line."""
+        yield from self.split(buf)
+        if self._head is not None:
+            self._dropped += len(buf)
+            yield self._oversize()
+        elif buf:
+            yield buf.decode("utf-8", errors="replace")
+        buf.clear()
+
+    def _oversize(self) -> str:
+        head = self._head or b""
+        size = len(head) + self._dropped
+        self._head, self._dropped = None, 0
+        return f"{OVERSIZE}{size} " + head.decode("utf-8", errors="replace")
+

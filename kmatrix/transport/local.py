@@ -24,11 +24,11 @@ from kmatrix.transport.base import (
     STDERR_TAIL,
     CommandTimeout,
     Completed,
+    LineSplitter,
     Stream,
     Tail,
     Transport,
     check_argv,
-    split_lines,
 )
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class LocalStream(Stream):
         assert out is not None
         fd = out.fileno()
         buf = bytearray()
+        splitter = LineSplitter()
         self.touch()
         while True:
             left = self._idle - (time.monotonic() - self._last)
@@ -87,9 +88,8 @@ class LocalStream(Stream):
                 break
             self.touch()
             buf += data
-            yield from split_lines(buf)
-        if buf:
-            yield buf.decode("utf-8", errors="replace")
+            yield from splitter.split(buf)
+        yield from splitter.rest(buf)
         try:
             code = self._proc.wait(timeout=min(self._idle, 30.0))
         except subprocess.TimeoutExpired:

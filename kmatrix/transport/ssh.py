@@ -25,6 +25,7 @@ import select
 import shlex
 import shutil
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -38,12 +39,12 @@ from kmatrix.errors import HostKeyError, TransportError
 from kmatrix.transport.base import (
     CommandTimeout,
     Completed,
+    LineSplitter,
     PrivilegeError,
     Stream,
     Tail,
     Transport,
     check_argv,
-    split_lines,
 )
 
 if TYPE_CHECKING:
@@ -195,6 +196,7 @@ class SSHStream(Stream):
     def lines(self) -> Iterator[str]:
         ch = self._chan
         buf = bytearray()
+        splitter = LineSplitter()
         self.touch()
         while True:
             idle_left = self._idle - (time.monotonic() - self._last)
@@ -210,14 +212,12 @@ class SSHStream(Stream):
             got = _drain(ch, buf, self._stderr)
             if got:
                 self.touch()
-            yield from split_lines(buf)
+            yield from splitter.split(buf)
             if _finished(ch):
                 break
             if not self._owner.connected():
                 break
-        if buf:
-            yield buf.decode("utf-8", errors="replace")
-            buf.clear()
+        yield from splitter.rest(buf)
         self.returncode = self._owner.exit_status(ch, self._argv0, wait=min(self._idle, 30.0))
 
     def send(self, data: bytes) -> None:
@@ -660,6 +660,10 @@ def _login(ep: _Endpoint, sock: Optional[paramiko.Channel]) -> paramiko.SSHClien
         if password is None:
             raise TransportError(f"{ep.label}: environment variable {ep.password_env} "
                                  "(password_env) is not set")
+    if ep.identity_file:
+        problem = _too_big(os.path.expanduser(ep.identity_file), MAX_KEY_FILE, "identity_file")
+        if problem:  # paramiko would read it whole
+            raise TransportError(f"{ep.label}: {problem}")
     client = ep.new_client()
     ct = ep.connect_timeout
     kh_name = known_hosts_name(ep.address, ep.port)
@@ -744,6 +748,24 @@ def _feed(ch: paramiko.Channel, data: bytes) -> None:
         pass
 
 
+MAX_KNOWN_HOSTS = 16 << 20  # ~100k entries
+MAX_KEY_FILE = 1 << 20  # a private key is a few KB (a 16384-bit RSA PEM is ~12 KB)
+
+
+def _too_big(path: str | Path, limit: int, what: str) -> str:
+    """Why `path` must not be read whole (over `limit`, or not a regular file), or ""
+    (also "" when it cannot be stat'ed: the reader then says why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    if not stat.S_ISREG(st.st_mode):
+        return f"{what} {path} is not a regular file"
+    if st.st_size > limit:
+        return f"{what} {path} is {st.st_size} bytes, over the {limit >> 20} MiB bound"
+    return ""
+
+
 def _load_known_hosts(path: Path, keys: paramiko.HostKeys, revoked: list[paramiko.PKey]) -> None:
     """Read a known_hosts file the way OpenSSH does: a bad line is skipped, not fatal.
 
@@ -751,6 +773,9 @@ def _load_known_hosts(path: Path, keys: paramiko.HostKeys, revoked: list[paramik
     ``@revoked`` keys are collected, ``@cert-authority`` lines are ignored (paramiko
     cannot verify host certificates).
     """
+    problem = _too_big(path, MAX_KNOWN_HOSTS, "known_hosts")
+    if problem:
+        raise OSError(problem)
     with open(path, encoding="utf-8") as f:
         for lineno, raw in enumerate(f, 1):
             line = raw.strip()
