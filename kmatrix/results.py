@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 # Why a case was skipped: defined once, in the agent, and re-exported here.
 from kmatrix.agent.reasons import (  # noqa: F401
+    CASE_REASON_CLASSES,
     ENVIRONMENT_BLOCKS,
     HARDWARE_MISSING,
     KERNEL_LACKS,

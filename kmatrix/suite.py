@@ -37,7 +37,7 @@ from kmatrix.expectations import (  # noqa: F401  (apply, exit_code: re-exported
     apply,
     exit_code,
 )
-from kmatrix.results import REASON_CLASSES
+from kmatrix.results import CASE_REASON_CLASSES
 
 __all__ = ["Suite", "load_suite", "find_suite", "apply", "exit_code", "Expectation"]
 
@@ -234,10 +234,10 @@ def _expectation(
         ln = _line(d, "reason_class", line)
         if state != SKIP_EXP:
             raise InputError(file, ln, "reason_class", "only applies to state: skip")
-        if reason_class not in REASON_CLASSES:
+        if reason_class not in CASE_REASON_CLASSES:  # n/a is the agent's, by arch
             raise InputError(
                 file, ln, "reason_class",
-                f"expected one of {', '.join(REASON_CLASSES)}, got {reason_class!r}",
+                f"expected one of {', '.join(CASE_REASON_CLASSES)}, got {reason_class!r}",
             )
 
     return Expectation(

@@ -21,7 +21,7 @@ import pytest
 
 from kmatrix import archs, inventory, suite, yamlpos
 from kmatrix.errors import InputError
-from kmatrix.results import REASON_CLASSES
+from kmatrix.results import CASE_REASON_CLASSES
 
 pytestmark = pytest.mark.fast
 
@@ -99,7 +99,7 @@ def test_suite_schema_keys_are_the_loaders() -> None:
     assert tuple(SUITE["properties"]) == suite.TOP_KEYS
     assert set(exp["properties"]) == set(suite.EXP_KEYS)
     assert tuple(exp["required"]) == suite.EXP_REQUIRED
-    assert exp["properties"]["reason_class"]["anyOf"][1]["enum"] == list(REASON_CLASSES)
+    assert exp["properties"]["reason_class"]["anyOf"][1]["enum"] == list(CASE_REASON_CLASSES)
 
 
 def _doc_blocks(path: Path) -> list[tuple[int, Any]]:
