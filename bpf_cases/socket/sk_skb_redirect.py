@@ -1,6 +1,5 @@
 """socket: sk_skb stream parser + verdict redirect what one socket receives out of another."""
 
-import socket
 import struct
 
 CASE = {
@@ -14,23 +13,7 @@ SK_PASS = 1
 
 
 def run(t):
-    ns = t.net.netns(t)
-    with ns.inside():
-        t.net.ip("link", "set", "dev", "lo", "up")
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        c1, c2 = (socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(2))
-    socks = [listener, c1, c2]
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(2)
-    for c in (c1, c2):
-        c.settimeout(5)
-        c.connect(listener.getsockname())
-        s, _ = listener.accept()
-        s.settimeout(5)
-        socks.append(s)
-    s1, s2 = socks[3], socks[4]
-    for s in socks:
-        t.defer(s.close)
+    (c1, s1), (c2, s2) = t.net.tcp_pairs(t, t.net.netns(t), 2)
 
     obj = t.load()
     socks_fd = obj.map_fd("socks")
@@ -43,19 +26,8 @@ def run(t):
     obj.update("socks", struct.pack("=I", 1), struct.pack("=Q", c2.fileno()))
 
     c1.sendall(DATA)
-    got = b""
-    while len(got) < len(DATA):
-        chunk = s2.recv(len(DATA) - len(got))
-        if not chunk:
-            break
-        got += chunk
-    t.expect_eq(got, DATA, "data at the redirect target's peer")
-    s1.setblocking(False)
-    try:
-        stray = s1.recv(64)
-    except BlockingIOError:
-        stray = b""
-    t.expect_eq(stray, b"", "data left on the receiving socket")
+    t.expect_eq(t.net.recv_exact(s2, len(DATA)), DATA, "data at the redirect target's peer")
+    t.expect_eq(t.net.pending(s1), b"", "data left on the receiving socket")
     t.expect_values(obj.bss, verdict_bytes=len(DATA), verdict=SK_PASS)
     t.expect_ge(obj.bss.parsed, 1, "parsed")
     t.expect_ge(obj.bss.verdicts, 1, "verdicts")

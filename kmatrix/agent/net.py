@@ -495,6 +495,51 @@ def recv_frames(sock, n, timeout=2.0):
     return frames
 
 
+def tcp_pairs(t, ns, n):
+    """`n` connected (client, server) TCP pairs over the loopback of `ns`; closed at
+    cleanup. The sockets carry a 5 s timeout."""
+    with ns.inside():
+        ip("link", "set", "dev", "lo", "up")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        clients = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    t.defer(listener.close)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(n)
+    listener.settimeout(5)
+    pairs = []
+    for c in clients:
+        t.defer(c.close)
+        c.settimeout(5)
+        c.connect(listener.getsockname())
+        s, _ = listener.accept()
+        t.defer(s.close)
+        s.settimeout(5)
+        pairs.append((c, s))
+    return pairs
+
+
+def recv_exact(sock, n):
+    """Up to `n` bytes from a stream socket: less only if it closes or times out."""
+    got = b""
+    while len(got) < n:
+        try:
+            chunk = sock.recv(n - len(got))
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def pending(sock, n=64):
+    """What a stream socket has queued right now (b"" when nothing), without waiting."""
+    try:
+        return sock.recv(n, socket.MSG_DONTWAIT)
+    except (BlockingIOError, socket.timeout):  # a socket with a timeout says "timeout"
+        return b""
+
+
 def dev_stats(ns, dev):
     """{"rx_packets", "rx_bytes", "tx_packets", "tx_bytes"} of `dev` in `ns` (/proc/net/dev)."""
     with ns.inside():
