@@ -137,3 +137,13 @@ class RunResult:
 def _shallow(obj: Any, skip: str) -> dict[str, Any]:
     """The dataclass's fields as a dict, values shared (for serialising, not mutating)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name != skip}
+
+
+def as_text(v: Any) -> str:
+    """A value from a target's JSON as text (None is empty): never trusted to be a str."""
+    return v if isinstance(v, str) else ("" if v is None else str(v))
+
+
+def is_number(v: Any) -> bool:
+    """An int or float from a target's JSON (bool is not a number here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

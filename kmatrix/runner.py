@@ -30,18 +30,19 @@ from typing import Any, Callable, Optional
 
 from kmatrix import __version__, results
 from kmatrix.catalog import Case
+from kmatrix.cleanup import RunTrace, clean_target
 from kmatrix.errors import KmatrixError, TransportError
 from kmatrix.expectations import os_tags
+from kmatrix.hostrecord import HostRecord
 from kmatrix.inventory import Host
 from kmatrix.machine import check_facts, check_machine, machine_for
 from kmatrix.progress import Progress
-from kmatrix.results import CaseResult, HostResult, RunResult
+from kmatrix.results import CaseResult, HostResult, RunResult, as_text, is_number
 from kmatrix.session import AFTER_RESTART, FIRST, Session, after_drop, with_tofu
-from kmatrix.suite import Suite, apply
+from kmatrix.suite import Suite
 from kmatrix.transport.base import OVERSIZE, CommandTimeout
 
 MAX_EVENT_LINE = 1 << 20  # a hostile or broken agent cannot make us buffer more per line
-PROBE_STATES = ("yes", "no", "blocked", "unknown")  # kmatrix/agent/probes.py
 
 
 @dataclass
@@ -127,34 +128,29 @@ class HostRun:
                  warn: Optional[Callable[[str], None]] = None) -> None:
         self.host = host
         self.cases = cases
-        self._catalogue = {c.id: c for c in cases}
         self._watch = 0.0  # the silence limit in force while streaming the agent
         self.suite = suite
         self.opts = opts
         self.progress = progress
         self.on_update = on_update  # called with no args whenever results change
         self.warn = warn or RunResult(run_id="").warn  # the run's warnings channel
-        self.result = HostResult(name=host.name, arch=host.arch)
+        self.rec = HostRecord(host, cases, suite, progress, on_update, self.warn,
+                              opts.health_rules)
+        self.result = self.rec.result
         self.host_dir = opts.out_dir / host.arch / "hosts" / _safe(host.name)
         self.machine = machine_for(host, lambda m: self.progress.host(host.name, m),
                                    cache_dir=opts.cache_dir, host_dir=self.host_dir,
                                    stop=opts.stop, health_rules=opts.health_rules)
         self.session: Optional[Session] = None
-        self.workdir: Optional[str] = None
-        self._done: set[str] = set()
+        self.trace = RunTrace()  # what the run did on the target, for clean-up
         self._started_at = 0.0  # monotonic time of the running case's start event
         self._outcomes: dict[str, Any] = {}  # case id -> BuildOutcome (build: local)
         self._stream: Any = None
         self._current: Optional[str] = None  # case the agent said it started
-        self._agent_pid = 0
         self._by_id: dict[str, Case] = {}
         self._wanted: list[str] = []
         self._launch: Any = None  # kmatrix.launch.Launch waiting for its bundle
         self._objects: dict[str, Path] = {}  # case id -> object built for this host
-        self._workdirs: list[str] = []  # every workdir a launch made on the target
-        self._removed: set[str] = set()  # ... and those the agent or launcher removed
-        self._after: Optional[dict[str, Any]] = None  # the agent's leftover inventory
-        self._agent_ran = False  # a bundle was sent: cases may have left something
         self.recoveries = 0
         self.finished = False  # run() returned: self.result no longer changes
 
@@ -222,7 +218,7 @@ class HostRun:
     def _run(self) -> None:
         host = self.host
         facts = self.open_session()
-        to_run = self._apply_skip_expectations()
+        to_run = self.rec.skip_by_expectations(self.cases)
         if not to_run:
             self._abort_launch("every selected case is skipped by the suite's expectations")
             return
@@ -240,12 +236,10 @@ class HostRun:
         self.progress.phase(self.host.name, "run", total=len(to_run))
         self._run_agent(to_run, only=None)
         cid = self._current
-        if self.opts.stop.is_set() and cid in self._catalogue and cid not in self._done:
+        if self.opts.stop.is_set() and cid in self.rec.catalogue and cid not in self.rec.done:
             # Ctrl-C/SIGTERM arrived while this case ran: say so instead of dropping it.
-            self._record(self._apply(CaseResult(
-                case=cid, family=self._catalogue[cid].family, state=results.ERROR,
-                reason="interrupted: the run was stopped (Ctrl-C or SIGTERM) while this "
-                       "case ran")))
+            self.rec.error(cid, "interrupted: the run was stopped (Ctrl-C or SIGTERM) while "
+                                "this case ran")
         for attempt in range(self.opts.rerun_failures):
             failed = [c for c in self.result.cases if c.state == results.FAIL
                       and c.case in {x.id for x in to_run}]
@@ -276,37 +270,18 @@ class HostRun:
                 raise KmatrixError(f"host {self.host.name}: interrupted while the target "
                                    "gathered its facts") from None
             raise
-        self.workdir = str(facts.get("workdir") or "") or None
-        if self.workdir:
-            self._workdirs.append(self.workdir)
+        self.trace.workdir = str(facts.get("workdir") or "")
+        if self.trace.workdir:
+            self.trace.workdirs.append(self.trace.workdir)
         check_facts(self.host, facts)
         return facts
 
     def _abort_launch(self, why: str) -> None:
         """Nothing to run: the waiting launcher removes its workdir and exits."""
         launch, self._launch = self._launch, None
-        if launch is not None and launch.abort(why) and self.workdir:
-            self._removed.add(self.workdir)
+        if launch is not None and launch.abort(why) and self.trace.workdir:
+            self.trace.removed.add(self.trace.workdir)
             self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
-
-    def _apply_skip_expectations(self) -> list[Case]:
-        to_run = []
-        today = dt.date.today()
-        for case in self.cases:
-            exp = self._expectation(case.id, today)
-            if exp is not None and exp.state == "skip":
-                cr = CaseResult(case=case.id, family=case.family, state=results.SKIP)
-                self._record(apply(cr, exp, suite_name=self.suite.name))
-            else:
-                to_run.append(case)
-        return to_run
-
-    def _expectation(self, case_id: str, today: dt.date) -> Any:
-        exp, warnings = self.suite.expectation_for(case_id, self.host.arch, self.result.kernel,
-                                                   self.result.env_tags, today)
-        for w in warnings:
-            self.warn(f"{self.host.name}: {w}")
-        return exp
 
     def _build(self, cases: list[Case], facts: dict[str, Any]) -> tuple[dict[str, Path], str]:
         from kmatrix.build import Builder
@@ -337,9 +312,10 @@ class HostRun:
         from kmatrix.bundle import make_bundle, make_plan
 
         kmods = kmod_cache.for_bundle(self.opts.cache_dir, cases, self.result.facts)
-        plan = make_plan([c for c in cases if c.id not in self._done], run_id=self.opts.run_id,
-                         workdir=str(self.workdir), arch=self.host.arch, build=self.host.build,
-                         outcomes=self._outcomes, resume_after=sorted(self._done), kmods=kmods)
+        done = self.rec.done
+        plan = make_plan([c for c in cases if c.id not in done], run_id=self.opts.run_id,
+                         workdir=self.trace.workdir, arch=self.host.arch, build=self.host.build,
+                         outcomes=self._outcomes, resume_after=sorted(done), kmods=kmods)
         plan["clean_up"] = True  # the agent reaps, takes the inventory, removes its workdir
         out = self.host_dir / "agent.pyz"
         return make_bundle(cases, objects, plan, out, libbpf=self._libbpf(),
@@ -363,7 +339,7 @@ class HostRun:
     # -- agent ----------------------------------------------------------------
     @property
     def _remote_bundle(self) -> str:
-        return f"{self.workdir}/agent.pyz"
+        return f"{self.trace.workdir}/agent.pyz"
 
     def _send_bundle(self, cases: list[Case], only: Optional[list[str]]) -> Any:
         """Hand the waiting launcher (or a new one) the bundle; returns the Launch."""
@@ -373,7 +349,7 @@ class HostRun:
             launch, self._launch = self._launch, None
         wanted = [c for c in cases if not only or c.id in only]
         launch.send_bundle(self._bundle(wanted, self._objects))
-        self._agent_ran = True
+        self.trace.agent_ran = True
         return launch
 
     def _run_agent(self, cases: list[Case], only: Optional[list[str]]) -> None:
@@ -390,7 +366,7 @@ class HostRun:
         idle = max([self._case_timeout(c.id) for c in cases] + [1.0]) + self.opts.watchdog_grace
         drops = 0
         while not self.opts.stop.is_set():
-            pending = [c for c in wanted if c not in self._done]
+            pending = [c for c in wanted if c not in self.rec.done]
             if not pending:
                 return
             self._current = None
@@ -415,7 +391,7 @@ class HostRun:
                 continue
             if self.opts.stop.is_set():
                 return
-            pending = [c for c in wanted if c not in self._done]
+            pending = [c for c in wanted if c not in self.rec.done]
             if pending:
                 if self.machine.is_alive() is False:
                     self._host_died("the QEMU guest exited")
@@ -432,14 +408,12 @@ class HostRun:
         the run resumes from the plan as after a reboot. False when no case had
         started, which a re-launch would not change."""
         cid = self._current
-        if not cid or cid in self._done or cid not in self._by_id:
+        if not cid or cid in self.rec.done or cid not in self._by_id:
             return False
         how = f"exit status {rc}" if rc is not None and rc >= 0 else "killed by a signal"
         last = tail.strip().splitlines()[-1:] if tail.strip() else []
-        self._record(self._apply(CaseResult(
-            case=cid, family=self._by_id[cid].family, state=results.ERROR,
-            reason=f"agent-died: the agent ended ({how}) while this case ran"
-                   + (f": {last[0][:300]}" if last else "") + "; the rest of the plan resumed")))
+        self.rec.error(cid, f"agent-died: the agent ended ({how}) while this case ran"
+                       + (f": {last[0][:300]}" if last else "") + "; the rest of the plan resumed")
         self._current = None
         self._launch = None  # the next loop launches a new agent, resume_after = done
         return True
@@ -458,7 +432,7 @@ class HostRun:
                     # Do not wait for EOF: a process a case detached may hold the
                     # session's stderr open; clean-up deals with it.
                     break
-                if self._current is not None and self._current not in self._done:
+                if self._current is not None and self._current not in self.rec.done:
                     # A case is running: silence past its own timeout (plus grace) is a hang.
                     self._watch = min(idle, self._case_timeout(self._current)
                                       + self.opts.watchdog_grace)
@@ -474,7 +448,7 @@ class HostRun:
         return stream.returncode, str(tail)
 
     def _case_timeout(self, case_id: str) -> float:
-        case = self._catalogue.get(case_id)
+        case = self.rec.catalogue.get(case_id)
         return case.timeout if case else 60.0
 
     def interrupt(self) -> None:
@@ -497,15 +471,13 @@ class HostRun:
             self._host_died(f"no output for {idle:.0f} s and the host does not answer")
             return
         cid = self._current
-        if self._agent_pid:
+        if self.trace.agent_pid:
             # The agent is stuck (e.g. in the kernel); kill it, then resume after this case.
-            self.transport.run(["kill", "-9", str(self._agent_pid)], timeout=30)
-        if cid and cid not in self._done:
-            cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.FAIL,
-                            reason=f"timeout: no progress for {idle:.0f} s; the host still "
-                                   "answers, so the case hung (agent killed)",
-                            duration=round(time.monotonic() - self._started_at, 3))
-            self._record(self._apply(cr))
+            self.transport.run(["kill", "-9", str(self.trace.agent_pid)], timeout=30)
+        if cid and cid not in self.rec.done:
+            self.rec.error(cid, f"timeout: no progress for {idle:.0f} s; the host still "
+                                "answers, so the case hung (agent killed)", state=results.FAIL,
+                           duration=round(time.monotonic() - self._started_at, 3))
 
     def _reconnect_and_follow(self, err: Exception, by_id: dict[str, Case], total: int) -> bool:
         """Reconnect (the session's policy); replay the journal and wait for a
@@ -518,8 +490,8 @@ class HostRun:
         # The follower ships inside the bundle: replay the journal, then keep
         # streaming until the agent (which survived the drop) exits.
         argv = ["env", f"PYTHONPATH={self._remote_bundle}", self.host.python, "-m",
-                "kmatrix_agent.follow", f"{self.workdir}/journal.jsonl",
-                str(self._agent_pid or 0)]
+                "kmatrix_agent.follow", f"{self.trace.workdir}/journal.jsonl",
+                str(self.trace.agent_pid or 0)]
         try:
             stream = self.transport.stream(argv, idle_timeout=3600)
             self._stream_agent(stream, stream.lines(), by_id, total, idle=3600)
@@ -541,8 +513,8 @@ class HostRun:
         restarted = self.recoveries <= 3 and self._restart_host(why)
         # The agent runs the plan in order, so without a start event the culprit is
         # the first case that has no result yet.
-        cid = self._current if self._current not in self._done else None
-        cid = cid or next((c for c in self._wanted if c not in self._done), None)
+        cid = self._current if self._current not in self.rec.done else None
+        cid = cid or next((c for c in self._wanted if c not in self.rec.done), None)
         if cid:
             if answers:
                 # The connection died, the kernel did not: say so, blame nothing.
@@ -551,16 +523,12 @@ class HostRun:
             else:
                 reason = f"kernel-dead: {why} while this case ran" + (
                     f"; console: {headline}" if headline else "")
-            cr = CaseResult(case=cid, family=self._by_id[cid].family, state=results.ERROR,
-                            reason=reason, output=console)
-            self._record(self._apply(cr))
+            self.rec.error(cid, reason, output=console)
         self._current = None
         if not restarted:
             for c in self._by_id.values():
-                if c.id not in self._done:
-                    self._record(self._apply(CaseResult(
-                        case=c.id, family=c.family, state=results.ERROR,
-                        reason=f"not run: {why} and the host could not be brought back")))
+                if c.id not in self.rec.done:
+                    self.rec.error(c.id, f"not run: {why} and the host could not be brought back")
 
     def _restart_host(self, why: str) -> bool:
         """Restart the machine (reboot a lab guest, run a real host's reset_cmd),
@@ -574,16 +542,16 @@ class HostRun:
             self.session.connect(AFTER_RESTART, what="connect after the restart")
         except TransportError:
             return False
-        old = str(self.workdir or "")
+        old = self.trace.workdir
         if "/kmatrix." in old:
             # A reset that kept /tmp keeps our old work directory: recover what its
             # journal finished, then remove it (it is ours, not a "leftover").
             res = self.transport.run(["sh", "-c", 'cat -- "$1/journal.jsonl"; rm -rf -- "$1"',
                                       "sh", old], timeout=60)
-            self._removed.add(old)
+            self.trace.removed.add(old)
             for line in res.stdout.decode(errors="replace").splitlines():
                 self._on_event(line, self._by_id, len(self.cases))
-        self._agent_pid = 0
+        self.trace.agent_pid = 0
         self._launch = None  # the run loop launches the agent afresh, with a new plan
         return True
 
@@ -602,21 +570,21 @@ class HostRun:
         if kind == "done":
             return kind
         if kind == "cleanup" and isinstance(ev.get("after"), dict):
-            self._after = ev["after"]
-            if ev.get("removed") is True and self.workdir:
-                self._removed.add(self.workdir)
+            self.trace.after = ev["after"]
+            if ev.get("removed") is True and self.trace.workdir:
+                self.trace.removed.add(self.trace.workdir)
             return kind
-        if kind == "hello" and _num(ev.get("pid")):
-            self._agent_pid = int(ev["pid"])
-            self._stale(ev.get("stale"))
+        if kind == "hello" and is_number(ev.get("pid")):
+            self.trace.agent_pid = int(ev["pid"])
+            self.rec.stale(ev.get("stale"))
             if ev.get("libbpf_error"):
                 # One host-level line saying what the target lacks (glibc, libelf...);
                 # the BPF cases then error with the same sentence.
                 self.result.error = self.result.error or (
-                    f"libbpf cannot be loaded on the target: {_s(ev['libbpf_error'])[:500]}")
+                    f"libbpf cannot be loaded on the target: {as_text(ev['libbpf_error'])[:500]}")
             return kind
         if kind == "probes" and isinstance(ev.get("probes"), dict):
-            self._record_probes(ev["probes"])
+            self.rec.probes(ev["probes"])
             return kind
         if kind == "start" and ev.get("case") in by_id:
             self._current = ev["case"]
@@ -629,51 +597,9 @@ class HostRun:
             if note:
                 self.progress.host(self.host.name, note)
             return kind
-        if kind != "result":
-            return kind
-        cid = ev.get("case")
-        if cid not in by_id or cid in self._done:
-            return kind  # unknown or duplicate ids are never trusted
-        state = ev.get("state")
-        if state not in results.STATES:
-            state = results.ERROR
-        rc = ev.get("reason_class")
-        if state == results.SKIP and rc not in results.REASON_CLASSES:
-            state, rc = results.ERROR, None
-        cr = CaseResult(
-            case=cid, family=by_id[cid].family, state=state,
-            reason=_s(ev.get("reason")), reason_class=rc,
-            duration=float(ev.get("duration") or 0.0) if _num(ev.get("duration")) else 0.0,
-            details=ev.get("details") if isinstance(ev.get("details"), dict) else {},
-            verifier_log=_s(ev.get("verifier_log"))[-20000:],
-            dmesg=[_s(x) for x in ev.get("dmesg") or [] if isinstance(x, str)][:200],
-            output=_s(ev.get("output"))[-20000:],
-        )
-        judge_health(cr, self.opts.health_rules)
-        cr = self._apply(cr)
-        self._record(cr)
-        done = len(self.result.cases)
-        self.progress.case(self.host.name, done, total, cid, cr.verdict, cr.reason)
+        if kind == "result":
+            self.rec.agent_result(ev, by_id, total)
         return kind
-
-    def _stale(self, stale: Any) -> None:
-        """What earlier runs whose controller died left on this target, which the
-        agent reaped and removed (kmatrix_agent.leftovers.sweep): said, and kept."""
-        if not isinstance(stale, list) or not stale:
-            return
-        found = self.result.facts.setdefault("stale_workdirs", [])
-        for s in stale[:50]:
-            if not isinstance(s, dict):
-                continue
-            procs = [f"{_s(p.get('comm'))[:32]} ({p.get('pid')})"
-                     for p in (s.get("processes") or [])[:20] if isinstance(p, dict)]
-            entry = {"workdir": _s(s.get("workdir"))[:300], "removed": s.get("removed") is True,
-                     "processes": procs}
-            found.append(entry)
-            self.warn(
-                f"{self.host.name}: an earlier run whose controller died left "
-                f"{entry['workdir']}" + (f" and processes {', '.join(procs)}" if procs else "")
-                + ("; removed" if entry["removed"] else "; could not be removed"))
 
     def _oversize(self, line: str) -> None:
         """An event line over the bound (the agent clips its events, so this is a
@@ -683,26 +609,12 @@ class HostRun:
         if line.startswith(OVERSIZE):
             size = int(line[len(OVERSIZE):].partition(" ")[0] or 0)
         cid = self._current
-        if not cid or cid in self._done or cid not in self._by_id:
+        if not cid or cid in self.rec.done or cid not in self._by_id:
             self.progress.host(self.host.name, f"an agent event of {size} bytes was dropped "
                                                f"(over {MAX_EVENT_LINE} bytes)")
             return
-        self._record(self._apply(CaseResult(
-            case=cid, family=self._by_id[cid].family, state=results.ERROR,
-            reason=f"the agent's event for this case was {size} bytes, over the "
-                   f"{MAX_EVENT_LINE}-byte bound; its result could not be read")))
-
-    def _record_probes(self, probes: dict[str, Any]) -> None:
-        """The agent's capability probes: kept with the host's facts (results.json,
-        report) and one property per probe (JUnit)."""
-        clean = {}
-        for name, r in probes.items():
-            if isinstance(name, str) and isinstance(r, dict) and r.get("state") in PROBE_STATES:
-                clean[name[:64]] = {"state": r["state"], "class": r.get("class"),
-                                    "sentence": _s(r.get("sentence"))[:500]}
-        self.result.facts["probes"] = clean
-        for name, r in sorted(clean.items()):
-            self.result.properties[f"probe.{name}"] = r["state"]
+        self.rec.error(cid, f"the agent's event for this case was {size} bytes, over the "
+                            f"{MAX_EVENT_LINE}-byte bound; its result could not be read")
 
     def _rerun(self, cases: list[Case], failed: list[CaseResult]) -> None:
         ids = [c.case for c in failed]
@@ -710,7 +622,7 @@ class HostRun:
         old = {c.case: c for c in failed}
         self.result.cases = keep
         for cid in ids:
-            self._done.discard(cid)
+            self.rec.done.discard(cid)
         self._run_agent(cases, only=ids)
         for cr in self.result.cases:
             if cr.case in old:
@@ -720,34 +632,23 @@ class HostRun:
                     cr.reason = f"failed first ({old[cr.case].reason}), passed on rerun"
         for cid in ids:  # a case whose rerun produced nothing keeps its first result
             if cid not in {c.case for c in self.result.cases}:
-                self._record(old[cid])
-
-    def _apply(self, cr: CaseResult) -> CaseResult:
-        exp = self._expectation(cr.case, dt.date.today())
-        return apply(cr, exp, suite_name=self.suite.name)
-
-    def _record(self, cr: CaseResult) -> None:
-        if not cr.description:  # one place for every route a result takes
-            case = self._catalogue.get(cr.case)
-            cr.description = str((case.meta if case else {}).get("description") or "")
-        self._done.add(cr.case)
-        self.result.cases.append(cr)
-        self.on_update()
+                self.rec.record(old[cid], expected=True)
 
     # -- teardown -------------------------------------------------------------
     def teardown(self) -> None:
         if self.transport is not None:
             if self._launch is not None:  # it ended before a bundle was sent
                 self._abort_launch("the run ended before its cases started")
-            if self.workdir:
+            if self.trace.workdir:
                 try:
-                    self._clean_target()
+                    clean_target(self.transport, self.host.python, self.trace, self.result,
+                                 self.warn, lambda m: self.progress.host(self.host.name, m))
                 except Exception as e:
                     # Say it in the results, not only in an error string: the report and
                     # a reader must not take an unchecked target for a clean one.
                     self.result.facts["cleanup"] = {
                         "confirmed": False,
-                        "reason": f"could not confirm clean-up of {self.workdir}: {e}"}
+                        "reason": f"could not confirm clean-up of {self.trace.workdir}: {e}"}
                     self.result.error = self.result.error or f"cleanup failed: {e}"
         if self.session is not None:
             self.session.close()
@@ -756,183 +657,6 @@ class HostRun:
             self.machine.stop()
         except Exception as e:
             self.progress.host(self.host.name, f"machine stop failed: {e}")
-
-    def _clean_target(self) -> None:
-        """Judge what the run left. The agent normally cleaned up before it exited
-        (its "cleanup" event: no exec here); else one exec stops a still-running
-        agent, takes the inventory and removes every workdir this run made."""
-        workdir = str(self.workdir)
-        # only ever remove what our own launches created
-        stale = [w for w in self._workdirs if w not in self._removed and "/kmatrix." in w]
-        after = self._after
-        left: list[str] = []
-        if not self._agent_ran:
-            # No case ran, so there is nothing to inventory: only the launchers'
-            # workdirs (an interrupted launcher removes its own on EOF; make sure).
-            if stale:
-                self.transport.run(["rm", "-rf", "--", *stale], timeout=60)
-            self.result.facts["leftovers"] = []
-            self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
-            return
-        if stale or after is None:
-            if "/kmatrix." not in workdir:
-                return
-            script = (
-                'pid=$1 py=$2 inv=$3; shift 3; '
-                'if [ "$pid" != 0 ] && kill -TERM "$pid" 2>/dev/null; then sleep 1; fi; '
-                'if [ "$inv" = 1 ] && [ -e "$1/agent.pyz" ]; then env PYTHONPATH="$1/agent.pyz" '
-                '"$py" -m kmatrix_agent.leftovers "$1" "$pid"; fi; '
-                'for d in "$@"; do rm -rf -- "$d"; if [ -e "$d" ]; then '
-                'echo "KMATRIX_WORKDIR_LEFT $d"; fi; done'
-            )
-            dirs = [workdir] + [w for w in stale if w != workdir]
-            res = self.transport.run(
-                ["sh", "-c", script, "sh", str(self._agent_pid or 0), self.host.python,
-                 "1" if after is None else "0", *dirs], timeout=120)
-            out = res.stdout.decode(errors="replace").splitlines()
-            for line in out:
-                if line.startswith("KMATRIX_WORKDIR_LEFT "):
-                    left.append(f"work directory {line.split(' ', 1)[1]}")
-                elif line.startswith("{") and after is None:
-                    try:
-                        after = json.loads(line)
-                    except ValueError:
-                        after = None
-        before = (self.result.facts or {}).get("inventory") or {}
-        if isinstance(after, dict):
-            left += leftovers(before, after)
-            blind = unchecked(before, after)
-        else:
-            # No inventory was taken (the work directory and its bundle were gone, e.g.
-            # after a reset): that is what to say, not that bpftool or ip is missing.
-            blind = ["the target's state after the run (no inventory: the agent's work "
-                     "directory was gone, so kmatrix_agent.leftovers could not run)"]
-        if blind:
-            # A check that could not look must not read as a clean target.
-            self.result.facts["leftover_check"] = {"degraded": blind}
-            msg = (f"{self.host.name}: leftover check degraded, not compared: "
-                   f"{'; '.join(blind)}")
-            self.warn(msg)
-        self.result.facts["leftovers"] = left
-        self.result.facts["cleanup"] = {"confirmed": True, "reason": ""}
-        if isinstance(after, dict) and _num(after.get("seconds")):
-            self.result.facts["cleanup"]["agent_seconds"] = after["seconds"]
-        if isinstance(after, dict) and after.get("ignored"):
-            # Debug detail: BPF objects other processes created while we ran.
-            self.result.facts["leftover_check"] = dict(
-                self.result.facts.get("leftover_check") or {},
-                ignored_foreign_objects=after["ignored"])
-        if left:
-            msg = "left on the target after the run: " + "; ".join(left)
-            self.progress.host(self.host.name, msg)
-            self.result.error = self.result.error or msg
-
-
-def judge_health(cr: CaseResult, rules: Any = None) -> None:
-    """Fail a case whose run tainted the kernel or left a splat in dmesg.
-
-    The agent only ships raw material (taint masks, kmsg lines); the verdict is
-    ours so that allow-lists (kmatrix/data/health.yaml) live in one place.
-    """
-    from kmatrix import detectors
-
-    rules = rules or detectors.default_rules()
-    problems: list[str] = []
-    taint = cr.details.get("taint")
-    if isinstance(taint, dict):
-        # new_taint vets the values itself: the agent's JSON may hold anything.
-        gained = detectors.new_taint(taint.get("before"), taint.get("after"), rules.taint_allow)
-        if gained:
-            problems.append("the kernel became tainted during the case: "
-                            + detectors.describe_taint(gained))
-    findings = detectors.scan_dmesg(cr.dmesg, rules) if cr.dmesg else []
-    if findings:
-        cr.details["splats"] = [f.to_dict() for f in findings[:5]]
-        problems.append("kernel splat in dmesg: " + detectors.summarize(findings))
-    if not problems:
-        return
-    if cr.state in (results.PASS, results.SKIP):
-        prior = f" (the check itself said {cr.state}" + (f": {cr.reason})" if cr.reason else ")")
-        cr.state, cr.reason_class = results.FAIL, None
-        cr.reason = "; ".join(problems) + prior
-    else:
-        cr.reason = (cr.reason + "; " if cr.reason else "") + "; ".join(problems)
-
-
-def leftovers(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Objects present after the run and not before; BPF objects only if nobody holds
-    them and, when the agent recorded its own ids, only those (a shared target's other
-    BPF users are not ours to blame; they are counted in after["ignored"])."""
-    from kmatrix.agent.leftovers import being_freed
-
-    out: list[str] = []
-    detail = after.get("detail") or {}
-    own = after.get("own") if isinstance(after.get("own"), dict) else None
-    freeing = being_freed(detail)  # released, still listed: the kernel is freeing them
-    ignored = 0
-    for key, kind in (("progs", "prog"), ("maps", "map"), ("links", "link")):
-        old = set(before.get(key) or [])
-        new = [i for i in after.get(key) or [] if i not in old]
-        if before.get(key) is None:
-            continue  # no bpftool at preflight: nothing to compare against
-        if own is not None:
-            mine = set(own.get(key) or [])
-            ignored += sum(1 for i in new if i not in mine)
-            new = [i for i in new if i in mine]
-        for i in new:
-            d = (detail.get(kind) or {}).get(str(i))
-            if d is None:
-                continue  # gone between the two listings
-            if d.get("held_by"):
-                continue  # a live process owns it: not ours to blame
-            if (kind, str(i)) in freeing:
-                continue
-            out.append(f"bpf {kind} {i} ({d.get('type')} {d.get('name')})".replace(" )", ")"))
-    for p in after.get("processes") or []:
-        if isinstance(p, dict):
-            out.append(f"process {p.get('pid')} ({_s(p.get('comm'))[:32]}) of this run, "
-                       f"ended by {_s(p.get('ended_by'))[:20]}")
-    for key, label in (("pinned", "pinned object"), ("netns", "network namespace"),
-                       ("veths", "veth device"), ("modules", "module")):
-        if before.get(key) is None or after.get(key) is None:
-            continue
-        old = set(before.get(key) or [])
-        if key == "pinned":
-            old |= BPFFS_PRELOAD
-        out += [f"{label} {x}" for x in after.get(key) or [] if x not in old]
-    after["ignored"] = ignored
-    return out
-
-
-# Inventory keys and what a missing one means, for the degraded-check notice.
-_INVENTORY_SOURCES = {"progs": "BPF programs", "maps": "BPF maps", "links": "BPF links"}
-
-
-def unchecked(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """What the leftover check could not compare, each with the tool that was missing."""
-    out: list[str] = []
-    bpf = [k for k in ("progs", "maps", "links") if before.get(k) is None or after.get(k) is None]
-    if bpf:
-        out.append(", ".join(_INVENTORY_SOURCES[k] for k in bpf) + " (no bpftool on the "
-                   "target; Debian: bpftool, openEuler: dnf install bpftool)")
-    # No /sys/fs/bpf, /run or /proc/modules means nothing of that kind can be left;
-    # a missing `ip` command, though, hides veths that may be there.
-    if before.get("veths") is None or after.get("veths") is None:
-        out.append("veth devices (no ip command on the target; iproute2)")
-    return out
-
-
-# The kernel itself pins these iterators (CONFIG_BPF_PRELOAD) whenever bpffs is
-# mounted: a mount during the run (by the user, systemd or another tool) is not a leak.
-BPFFS_PRELOAD = frozenset({"/sys/fs/bpf/maps.debug", "/sys/fs/bpf/progs.debug"})
-
-
-def _s(v: Any) -> str:
-    return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _safe(name: str) -> str:

@@ -44,9 +44,9 @@ from kmatrix.detectors import (
     taint_bits,
 )
 from kmatrix.errors import InputError
+from kmatrix.hostrecord import judge_health
 from kmatrix.machine import LabMachine
 from kmatrix.results import CaseResult
-from kmatrix.runner import judge_health
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -64,8 +64,8 @@ def test_unconfirmed_clean_up_is_said_in_the_results(tmp_path: Path) -> None:
                  Progress(quiet=True), lambda: None)
     # The agent's launch made a workdir, then the connection went away for good.
     hr.session = Session(host, Progress(quiet=True))
-    hr.session.transport, hr.workdir = Gone(), "/tmp/kmatrix.abc123"
-    hr._workdirs.append(hr.workdir)
+    hr.session.transport, hr.trace.workdir = Gone(), "/tmp/kmatrix.abc123"
+    hr.trace.workdirs.append(hr.trace.workdir)
     hr.teardown()
     assert hr.result.facts["cleanup"]["confirmed"] is False
     assert "could not confirm clean-up of /tmp/kmatrix.abc123: not connected" in \

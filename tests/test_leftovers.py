@@ -1,4 +1,4 @@
-"""The before/after target inventory comparison (kmatrix.runner.leftovers)."""
+"""The before/after target inventory comparison (kmatrix.cleanup.leftovers)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kmatrix.runner import leftovers
+from kmatrix.cleanup import leftovers
 
 
 def test_leftovers_ignore_the_kernels_own_bpffs_preload_pins() -> None:
@@ -35,7 +35,7 @@ def test_no_comparison_without_a_before_inventory() -> None:
 
 
 def test_without_bpftool_the_check_says_it_is_degraded() -> None:
-    from kmatrix.runner import unchecked
+    from kmatrix.cleanup import unchecked
 
     full = {"progs": [1], "maps": [], "links": [], "pinned": [], "netns": [], "veths": [],
             "modules": []}
