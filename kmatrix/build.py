@@ -202,10 +202,13 @@ class Builder:
 
     @staticmethod
     def _headers_digest(d: Path) -> str:
-        # Local headers next to the case change its object too.
+        # Local headers next to the case change its object too. scandir, not glob:
+        # every host of a run keys every case, and Path.glob was most of that time.
         h = hashlib.sha256()
-        for p in sorted(d.glob("*.h")):
-            h.update(p.name.encode() + b"\0" + _file_digest(p).encode())
+        with os.scandir(d) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith(".h") and e.is_file())
+        for name in names:
+            h.update(name.encode() + b"\0" + _file_digest(d / name).encode())
         return h.hexdigest()
 
     def compile_case(self, case: Case, hdr_dir: Path, btf_sha: str, arch: str) -> BuildOutcome:

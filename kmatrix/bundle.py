@@ -198,7 +198,8 @@ def make_bundle(cases: Iterable[Case], objects: Mapping[str, Path], plan: dict[s
     buf = io.BytesIO(_base(members))
     buf.seek(0, io.SEEK_END)
     with zipfile.ZipFile(buf, "a") as z:
-        _add(z, "plan.json", json.dumps(plan, indent=1, sort_keys=True).encode())
+        # Compact: indent would take the pure-Python encoder, once per host.
+        _add(z, "plan.json", json.dumps(plan, sort_keys=True, separators=(",", ":")).encode())
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
