@@ -414,3 +414,10 @@ def test_eperm_is_a_policy_only_when_no_rule_explains_it():
     assert classify_load("R1 invalid mem access 'scalar'", errno=-22) is None
     cls, sentence = classify_load("0: (85) call foo#1\nfoo() is forbidden here\n", errno=-1)
     assert cls == ENVIRONMENT_BLOCKS and "'foo() is forbidden here'" in sentence
+
+
+def test_data_sections_are_the_old_libbpfs_not_the_kernels():
+    log = ("libbpf: elf: skipping unrecognized data section(6) .rodata.str1.1\n"
+           "libbpf: prog 'p': bad map relo against '.rodata.str1.1' in section '.rodata.str1.1'\n")
+    assert classify_load(log, -4005, libbpf_version="0.5.0")[0] == ENVIRONMENT_BLOCKS
+    assert classify_load(log, -4005, libbpf_version="1.1.2") is None  # a real defect then

@@ -369,6 +369,20 @@ def _extern_btf(name, libbpf_version):  # type: (str, str) -> tuple
             "resolve kfunc (extern function) declarations" % (who, name))
 
 
+
+def _data_section(section, libbpf_version):  # type: (str, str) -> tuple
+    # clang puts string literals (BPF_SEQ_PRINTF, bpf_printk) in .rodata.str1.1;
+    # libbpf maps such .rodata.*/.data.* sections from 0.6 on. An older libbpf on the
+    # target skips the section, then refuses the program's reference to it: that is
+    # the target's libbpf, not its kernel. From 0.6 on the message is a real defect.
+    ver = _version_tuple(libbpf_version)
+    if ver and ver >= (0, 6):
+        return None
+    who = "libbpf %s" % libbpf_version if ver else "libbpf"
+    return (ENVIRONMENT_BLOCKS,
+            "%s on the target does not map the section %s that holds the program's "
+            "constants (libbpf maps .rodata.*/.data.* sections from 0.6 on)" % (who, section))
+
 # (pattern, handler(match, libbpf_version) -> verdict or None). Verifier lines are
 # matched whole; libbpf lines anywhere in the line (after "libbpf: prog 'x': ").
 _LOAD_RULES = (
@@ -434,6 +448,8 @@ _LOAD_RULES = (
                                  "CONFIG_DEBUG_INFO_BTF)" % m.group(1))),
     (re.compile(r"failed to find BTF for extern '(\w+)'"),
      lambda m, v: _extern_btf(m.group(1), v)),
+    (re.compile(r"bad map relo against '(\.(?:rodata|data)\.[^']+)'"),
+     lambda m, v: _data_section(m.group(1), v)),
 )
 
 # Not judged here, deliberately (None): "func 'f' argN type INT is not a struct" (the
