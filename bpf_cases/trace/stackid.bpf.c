@@ -7,12 +7,16 @@
 
 #define MAX_DEPTH 32
 
-struct {
+/* One map per stack kind: two stacks in one map can hash to one bucket, and
+ * bpf_get_stackid then says -EEXIST (seen once on x86_64 trixie). */
+struct stack_map {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 64);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, MAX_DEPTH * sizeof(__u64));
-} stacks SEC(".maps");
+};
+struct stack_map kstacks SEC(".maps");
+struct stack_map ustacks SEC(".maps");
 
 __s64 kstack_id = -1, ustack_id = -1;
 bool done;
@@ -22,8 +26,8 @@ int on_enter(void *ctx)
 {
 	if (!kmx_ours() || done)
 		return 0;
-	kstack_id = bpf_get_stackid(ctx, &stacks, 0);
-	ustack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	kstack_id = bpf_get_stackid(ctx, &kstacks, 0);
+	ustack_id = bpf_get_stackid(ctx, &ustacks, BPF_F_USER_STACK);
 	done = true;
 	return 0;
 }

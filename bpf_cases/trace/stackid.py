@@ -13,11 +13,11 @@ def run(t):
     t.expect_ge(kid, 0, "kstack_id")
     t.expect_ge(uid, 0, "ustack_id")
     if kid >= 0:
-        k = obj.stack("stacks", kid)
+        k = obj.stack("kstacks", kid)
         t.expect_ge(len(k or []), 1, "kernel frames")
         # kernel text lives in the upper half of the address space on all three arches
         t.expect_true(all(ip >= 1 << 63 for ip in k or [0]), "kernel addresses")
     if uid >= 0:
-        u = obj.stack("stacks", uid)
+        u = obj.stack("ustacks", uid)
         t.expect_ge(len(u or []), 1, "user frames")
         t.expect_true(all(ip < 1 << 63 for ip in u or [1 << 63]), "user addresses")
