@@ -8,14 +8,9 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-from agent_support import BTF, run_family
+from agent_support import NEEDS_BPF, run_family
 
-pytestmark = [
-    pytest.mark.bpf,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF"),
-    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
-]
+pytestmark = NEEDS_BPF
 
 ARCH_OF = {"jit/riscv_zbb": "riscv64", "jit/arm64_pac": "aarch64",
            "jit/arm64_stack_ldst": "aarch64"}

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, passed, run_family
+from agent_support import NEEDS_BPF, passed, run_family
 
 from kmatrix.agent import libbpf as lb
 
@@ -24,11 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FAMILY = "perf"
 PMU_DIR = "/sys/bus/event_source/devices"
 
-pytestmark = [
-    pytest.mark.bpf,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF"),
-    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
-]
+pytestmark = NEEDS_BPF
 
 
 @pytest.fixture(scope="module")

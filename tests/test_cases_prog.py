@@ -3,16 +3,10 @@ real on this kernel through the agent: values when they pass, true skips otherwi
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from agent_support import BTF, passed, run_family, true_verdict
+from agent_support import NEEDS_BPF, passed, run_family, true_verdict
 
-pytestmark = [
-    pytest.mark.bpf,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF"),
-    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
-]
+pytestmark = NEEDS_BPF
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, bundle, passed, results, run_agent, run_family
+from agent_support import NEEDS_BPF, bundle, passed, results, run_agent, run_family
 
 from kmatrix.agent import preflight
 from kmatrix.catalog import load_catalog
@@ -24,11 +24,7 @@ FAMILY = "trampoline"
 FTRACE_CASES = ["trampoline/fentry_fexit", "trampoline/fmod_ret", "trampoline/many_args",
                 "trampoline/many_args_mmap", "trampoline/module_fentry"]
 
-pytestmark = [
-    pytest.mark.bpf,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF"),
-    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
-]
+pytestmark = NEEDS_BPF
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,6 +47,13 @@ def run_agent(pyz: Path, *extra: str, python: Optional[str] = None,
 def results(events: list[dict]) -> dict[str, dict]:
     return {e["case"]: e for e in events if e["event"] == "result"}
 
+
+# Every test that loads BPF on this machine through the agent carries these marks.
+NEEDS_BPF = [
+    pytest.mark.bpf,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF"),
+    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
+]
 
 # The skips the agent decides with a sentence: each is a true verdict of some kernel.
 TRUE_SKIPS = ("kernel-lacks", "environment-blocks", "hardware-missing")
