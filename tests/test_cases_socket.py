@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from agent_support import BTF, run_family, true_verdict
+from agent_support import NEEDS_BPF, run_family, true_verdict
 
 FAMILY = "socket"
 CASES = ["socket/reuseport_select", "socket/sk_lookup", "socket/sk_msg_redirect",
          "socket/sk_skb_redirect"]
 
-pytestmark = [
-    pytest.mark.bpf,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF and netns"),
-    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
-]
+pytestmark = NEEDS_BPF  # root for BPF and the cases' network namespaces
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import BTF, passed, run_family
+from agent_support import NEEDS_BPF, passed, run_family
 
 from kmatrix.agent import net
 
 ROOT = Path(__file__).resolve().parent.parent
 FAMILY = "xdp_frags"
 
-pytestmark = [
-    pytest.mark.bpf,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for BPF and netns"),
-    pytest.mark.skipif(not BTF.exists(), reason="needs kernel BTF"),
-]
+pytestmark = NEEDS_BPF  # root for BPF and the cases' network namespaces
 
 
 def _host_links() -> set[str]:
